@@ -1,0 +1,220 @@
+"""Configuration: one typed object holding every default of the chain (the papers' values).
+
+Each stage takes its own ``<Stage>Params``; :class:`RunConfig` nests them all, plus the
+seed, the CRS and the grid. Every default lives here and nowhere else. References are to
+000_c0a19baeb6bee3ed.txt (Anantrasirichai et al.) unless "004" (Van Anh et al.) is named.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from engine import __version__
+
+__all__ = [
+    "BaselineParams",
+    "DenoiseParams",
+    "DetectParams",
+    "GridParams",
+    "IngestParams",
+    "InterpolateParams",
+    "ModelParams",
+    "RunConfig",
+    "SitesParams",
+    "SyntheticParams",
+    "TimeseriesParams",
+    "ValidateParams",
+    "WrapParams",
+    "load_config",
+]
+
+
+class _Params(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class IngestParams(_Params):
+    batch_rows: int = Field(
+        1_000_000, gt=0, description="Rows per streamed batch; bounds ingest memory"
+    )
+    max_abs_velocity_mm_yr: float = Field(
+        1000.0, gt=0, description="Velocities beyond this are refused as a unit mistake"
+    )
+
+
+class TimeseriesParams(_Params):
+    min_epochs: int = Field(
+        3, ge=3, description="Fewest dated displacements for a velocity and its error (004 eq. 3)"
+    )
+
+
+class GridParams(_Params):
+    pixel_size_m: float = Field(10.0, gt=0, description="Grid pixel size in metres (§II-B)")
+    tile_size_px: int = Field(2500, ge=64, description="Tile edge in pixels (§IV-C)")
+    tile_overlap_px: int = Field(
+        224, ge=0, description="Overlap added on each side of a tile: one CNN patch (§II-A)"
+    )
+
+
+class DenoiseParams(_Params):
+    median_size_px: int = Field(3, ge=1, description="NaN-aware median window Med_3x3 (§III-A)")
+
+
+class InterpolateParams(_Params):
+    method: Literal["fast", "reference"] = Field(
+        "fast", description="'reference' is Algorithm 1 literally; 'fast' is the production path"
+    )
+    schatten_p: float = Field(0.8, gt=0, le=1, description="Schatten-p exponent (§III-A)")
+    gaussian_sigma_px: float = Field(
+        5.0, ge=0, description="Gaussian filter applied every iteration (§III-A)"
+    )
+    step_lambda_factor: float = Field(
+        1.1, gt=0, description="Gradient step λ = factor · largest eig(MᵀM) (Algorithm 1)"
+    )
+    alpha0_factor: float = Field(
+        0.9, gt=0, description="α₀ = factor · max|M x₀| (Algorithm 1)"
+    )
+    alpha_decay: float = Field(0.9, gt=0, lt=1, description="α ← decay · α each iteration")
+    tolerance: float = Field(1e-4, gt=0, description="Relative-change stopping tolerance")
+    max_iterations: int = Field(200, ge=1, description="Iteration cap K (Algorithm 1)")
+
+
+class SyntheticParams(_Params):
+    mogi_depth_m: tuple[float, float] = Field((3.0, 80.0), description="Mogi depth range (§III-B)")
+    tunnel_l_sag_m: tuple[float, float] = Field((30.0, 80.0), description="Sagging zone (§III-B)")
+    tunnel_l_hog_m: tuple[float, float] = Field((30.0, 80.0), description="Hogging zone (§III-B)")
+    tunnel_d_sag_mm: tuple[float, float] = Field((1.0, 10.0), description="Sag depth (§III-B)")
+    tunnel_d_hog_mm: tuple[float, float] = Field((1.0, 5.0), description="Hog height (§III-B)")
+    max_los_velocity_mm_yr: float = Field(15.0, gt=0, description="Largest LOS velocity (§III-B)")
+    atmosphere_a_mm2_yr2: tuple[float, float] = Field(
+        (0.7, 1.8), description="Covariance C(d)=a·exp(-b·d): a range (§III-B)"
+    )
+    atmosphere_b_per_km: tuple[float, float] = Field(
+        (0.8, 1.6), description="Covariance decay b range (§III-B)"
+    )
+    density: tuple[float, float] = Field(
+        (0.02, 0.30), description="Fraction of pixels observed in generated masks (§III-B)"
+    )
+    incidence_deg: tuple[float, float] = Field(
+        (30.0, 46.0), description="Sentinel-1 IW incidence range"
+    )
+
+
+class WrapParams(_Params):
+    rho_mm_yr: tuple[float, ...] = Field(
+        (14.0, 7.0, 3.5, 1.75), description="Wrap intervals ρ, over-wrapping (§III-C)"
+    )
+    tau_mm_yr: tuple[float, ...] = Field(
+        (0.0, 3.5, 7.0, 10.5), description="Wrap offsets τ (§III-C)"
+    )
+
+
+class ModelParams(_Params):
+    patch_size_px: int = Field(224, ge=32, description="CNN input patch (§II-A)")
+
+
+class DetectParams(_Params):
+    stride_px: int = Field(28, ge=1, description="Sliding-window stride (§II-A)")
+    merge_size_px: int = Field(20, ge=1, description="Gaussian merge kernel size (§II-A)")
+    merge_sigma_px: float = Field(5.0, gt=0, description="Gaussian merge sigma (§II-A)")
+
+
+class SitesParams(_Params):
+    levels: tuple[float, ...] = Field(
+        (0.5, 0.75, 0.9), description="Probability levels that define sites (§IV-C)"
+    )
+
+
+class BaselineParams(_Params):
+    thresholds_mm_yr: tuple[float, ...] = Field(
+        (3.0, 4.5, 5.0), description="|v| thresholds of the baseline (§IV-C)"
+    )
+    dilation_px: int = Field(18, ge=0, description="Dilation of thresholded points (§IV-C)")
+    median_size_px: int = Field(3, ge=1, description="Median filter of the baseline (§IV-C)")
+    min_points: int = Field(4, ge=1, description="Fewest points for a baseline site (§IV-C)")
+
+
+class ValidateParams(_Params):
+    radius_m: float = Field(20.0, gt=0, description="GNSS ↔ PS matching radius (004 §5.2)")
+
+
+class RunConfig(_Params):
+    """Everything a run depends on. Its hash (with the inputs') is the cache key."""
+
+    seed: int = Field(0, ge=0, description="Seed for every random draw of the run")
+    crs: str | None = Field(
+        None, description="Run CRS; None = EPSG:27700 in Great Britain, else the UTM zone"
+    )
+    ingest: IngestParams = IngestParams()
+    timeseries: TimeseriesParams = TimeseriesParams()
+    grid: GridParams = GridParams()
+    denoise: DenoiseParams = DenoiseParams()
+    interpolate: InterpolateParams = InterpolateParams()
+    synthetic: SyntheticParams = SyntheticParams()
+    wrap: WrapParams = WrapParams()
+    model: ModelParams = ModelParams()
+    detect: DetectParams = DetectParams()
+    sites: SitesParams = SitesParams()
+    baseline: BaselineParams = BaselineParams()
+    validate_: ValidateParams = Field(ValidateParams(), alias="validate")
+
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
+    def to_yaml(self) -> str:
+        """YAML text of the whole config (tuples written as lists)."""
+        data = json.loads(self.model_dump_json(by_alias=True))
+        return yaml.safe_dump(data, sort_keys=False)
+
+    @classmethod
+    def from_yaml(cls, text: str) -> RunConfig:
+        """Parse YAML text; missing keys take the defaults."""
+        data = yaml.safe_load(text) or {}
+        if not isinstance(data, Mapping):
+            raise ValueError("expected a YAML mapping at the top level")
+        return cls.model_validate(data)
+
+    def cache_key(self, input_hashes: Iterable[str] = ()) -> str:
+        """sha256 of the config, the engine version and the (order-free) input hashes."""
+        h = hashlib.sha256()
+        h.update(self.model_dump_json(by_alias=True).encode())
+        h.update(__version__.encode())
+        for item in sorted(input_hashes):
+            h.update(item.encode())
+        return h.hexdigest()
+
+
+def load_config(path: str | Path | None) -> RunConfig:
+    """Read a YAML config file; ``None`` gives the defaults.
+
+    Raises
+    ------
+    engine.errors.InputError
+        When the file is missing, is not YAML or holds an unknown or out-of-range key.
+    """
+    from engine.errors import InputError
+
+    if path is None:
+        return RunConfig()
+    path = Path(path)
+    try:
+        return RunConfig.from_yaml(path.read_text())
+    except FileNotFoundError:
+        raise InputError(path, "file not found", "a YAML config file") from None
+    except (yaml.YAMLError, ValueError) as exc:
+        first = _first_error_line(exc)
+        raise InputError(path, first, "a valid Groundwatch config") from None
+
+
+def _first_error_line(exc: Exception) -> str:
+    if isinstance(exc, ValidationError):
+        err = exc.errors()[0]
+        loc = ".".join(str(p) for p in err["loc"])
+        return f"key {loc}: {err['msg']}"
+    return str(exc).splitlines()[0]

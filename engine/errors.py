@@ -1,0 +1,60 @@
+"""Errors the engine raises for bad input: one line naming the file, the place and what was expected."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+__all__ = ["GroundwatchError", "InputError", "StoreError"]
+
+
+class GroundwatchError(Exception):
+    """Base of the errors the command line reports as one line with exit code 2."""
+
+
+class InputError(GroundwatchError):
+    """An input file, column, row or option cannot be used.
+
+    Parameters
+    ----------
+    path
+        The offending file (or option name when no file is involved).
+    problem
+        What is wrong, e.g. ``"value 'abc' is not a number"``.
+    expected
+        What would have been accepted, e.g. ``"a velocity in mm/yr"``.
+    column, row
+        Where in the file, when known. ``row`` is the 1-based data row (header excluded).
+
+    Examples
+    --------
+    >>> str(InputError("pts.csv", "value 'x' is not a number", "a number", column="vel", row=3))
+    "pts.csv: column 'vel', row 3: value 'x' is not a number; expected a number"
+    """
+
+    def __init__(
+        self,
+        path: str | Path,
+        problem: str,
+        expected: str | None = None,
+        *,
+        column: str | None = None,
+        row: int | None = None,
+    ) -> None:
+        self.path = str(path)
+        self.problem = problem
+        self.expected = expected
+        self.column = column
+        self.row = row
+        where = [self.path]
+        if column is not None:
+            where.append(f"column {column!r}")
+        if row is not None:
+            where.append(f"row {row}")
+        message = ", ".join(where) + f": {problem}"
+        if expected:
+            message += f"; expected {expected}"
+        super().__init__(message)
+
+
+class StoreError(GroundwatchError):
+    """The store cannot do what was asked (unknown dataset, locked catalogue, ...)."""
