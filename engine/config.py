@@ -53,6 +53,13 @@ class TimeseriesParams(_Params):
     min_epochs: int = Field(
         3, ge=3, description="Fewest dated displacements for a velocity and its error (004 eq. 3)"
     )
+    scale_by_residuals: bool = Field(
+        True,
+        description=(
+            "Velocity error from the a-posteriori variance factor Σw·r²/(n−2) (004 eq. 3–4); "
+            "False keeps the a-priori error, for weights that are absolute 1/σ²"
+        ),
+    )
 
 
 class GridParams(_Params):
@@ -78,9 +85,7 @@ class InterpolateParams(_Params):
     step_lambda_factor: float = Field(
         1.1, gt=0, description="Gradient step λ = factor · largest eig(MᵀM) (Algorithm 1)"
     )
-    alpha0_factor: float = Field(
-        0.9, gt=0, description="α₀ = factor · max|M x₀| (Algorithm 1)"
-    )
+    alpha0_factor: float = Field(0.9, gt=0, description="α₀ = factor · max|M x₀| (Algorithm 1)")
     alpha_decay: float = Field(0.9, gt=0, lt=1, description="α ← decay · α each iteration")
     tolerance: float = Field(1e-4, gt=0, description="Relative-change stopping tolerance")
     max_iterations: int = Field(200, ge=1, description="Iteration cap K (Algorithm 1)")

@@ -1,4 +1,4 @@
-"""Errors the engine raises for bad input: one line naming the file, the place and what was expected."""
+"""Errors for bad input: one line naming the file, the place and what was expected."""
 
 from __future__ import annotations
 

@@ -1,0 +1,119 @@
+"""Ingest benchmark: generate a national-scale CSV of points, ingest it, report speed and memory.
+
+    python bench/ingest.py [--points 10000000] [--json]
+
+The CSV looks like a national ground-motion product over Great Britain: point id, lon/lat,
+LOS velocity and its standard deviation in mm/yr, clustered around towns. Ingest runs as
+``python -m engine ingest`` in a child process, so the figures include start-up and imports;
+peak memory is the child's maximum resident set size. The last line is one JSON object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.csv as pacsv
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def make_csv(path: Path, n: int, seed: int = 0) -> None:
+    """Write ``n`` points clustered around 2,000 'towns' in Great Britain."""
+    rng = np.random.default_rng(seed)
+    towns = np.column_stack([rng.uniform(-4.5, 1.3, 2000), rng.uniform(50.5, 55.8, 2000)])
+    chunk = 2_000_000
+    with pacsv.CSVWriter(
+        path,
+        pa.schema(
+            [
+                ("pid", pa.string()),
+                ("lon", pa.float64()),
+                ("lat", pa.float64()),
+                ("velocity_mm_yr", pa.float32()),
+                ("velocity_std_mm_yr", pa.float32()),
+            ]
+        ),
+    ) as writer:
+        for start in range(0, n, chunk):
+            m = min(chunk, n - start)
+            t = towns[rng.integers(0, len(towns), m)]
+            lon = np.round(t[:, 0] + rng.normal(0, 0.03, m), 6)
+            lat = np.round(t[:, 1] + rng.normal(0, 0.02, m), 6)
+            vel = np.round(rng.normal(-0.5, 2.0, m), 2).astype(np.float32)
+            std = np.round(rng.uniform(0.1, 1.5, m), 2).astype(np.float32)
+            pid = pa.array([f"P{i:09d}" for i in range(start, start + m)])
+            writer.write_table(
+                pa.table(
+                    {
+                        "pid": pid,
+                        "lon": lon,
+                        "lat": lat,
+                        "velocity_mm_yr": vel,
+                        "velocity_std_mm_yr": std,
+                    }
+                )
+            )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--points", type=int, default=10_000_000)
+    parser.add_argument("--json", action="store_true", help="print one JSON object last")
+    parser.add_argument("--workdir", type=Path, help="where to write the CSV and the store")
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory(dir=args.workdir) as tmp:
+        csv = Path(tmp) / "national.csv"
+        t0 = time.perf_counter()
+        make_csv(csv, args.points)
+        print(
+            f"generated {args.points:,} points ({csv.stat().st_size / 1e6:.0f} MB) "
+            f"in {time.perf_counter() - t0:.1f} s",
+            file=sys.stderr,
+        )
+        cmd = [
+            sys.executable,
+            "-m",
+            "engine",
+            "ingest",
+            str(csv),
+            "--name",
+            "national",
+            "--geometry",
+            "ascending",
+            "--store",
+            str(Path(tmp) / "store"),
+            "--json",
+        ]
+        t0 = time.perf_counter()
+        proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+        seconds = time.perf_counter() - t0
+        if proc.returncode != 0:
+            sys.exit(f"ingest failed: {proc.stderr.strip()}")
+        summary = json.loads(proc.stdout.strip().splitlines()[-1])
+        peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+        result = {
+            "points": sum(summary["points"].values()),
+            "csv_mb": round(csv.stat().st_size / 1e6, 1),
+            "seconds": round(seconds, 2),
+            "points_per_s": round(args.points / seconds),
+            "peak_rss_mb": round(peak_mb, 1),
+            "crs": summary["crs"],
+        }
+    if args.json:
+        print(json.dumps(result))
+    else:
+        print(result)
+
+
+if __name__ == "__main__":
+    main()

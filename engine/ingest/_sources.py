@@ -1,0 +1,247 @@
+"""Opening third-party products as streams of Arrow batches with known roles and units.
+
+Every reader returns a :class:`Source`: which column plays which role, what units and
+geometry the product states, and a function that streams its rows. Nothing is projected or
+converted here; :mod:`engine.ingest._normalise` does that, the same way for every format.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import logging
+import re
+import zipfile
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+
+from engine.errors import InputError
+from engine.ingest._columns import (
+    NUMERIC_ROLES,
+    Units,
+    date_columns,
+    recognise,
+)
+from engine.types import Geometry
+
+logger = logging.getLogger(__name__)
+
+_EGMS_NAME = re.compile(
+    r"EGMS_(?P<level>L2a|L2b|L3)_(?:(?P<track>\d{3})_\d{4}_IW\d_VV|E\d+N\d+_100km_(?P<comp>[EU]))",
+    re.IGNORECASE,
+)
+_EGMS_CRS = "EPSG:3035"  # EGMS easting/northing: ETRS89-LAEA
+TABLE_SUFFIXES = {".csv", ".txt", ".zip", ".parquet", ".pq"}
+VECTOR_SUFFIXES = {".gpkg", ".shp", ".geojson", ".fgb"}
+RASTER_SUFFIXES = {".tif", ".tiff"}
+
+
+@dataclass
+class Source:
+    """A product opened for reading, before any conversion."""
+
+    path: Path
+    label: str
+    kind: str
+    roles: dict[str, str]
+    units: dict[str, Units]
+    dates: dict[str, np.datetime64]
+    batches: Callable[[int], Iterator[pa.RecordBatch]]
+    native_crs: str | None = None
+    geometry: Geometry | None = None
+    track: str | None = None
+    meta: dict[str, str] = field(default_factory=dict)
+    files: list[Path] = field(default_factory=list)  # every file read, when more than path
+
+
+def open_table(path: Path, overrides: Mapping[str, str]) -> Source:
+    """A CSV, an EGMS zip (CSV + XML) or a Parquet file of points."""
+    suffix = path.suffix.lower()
+    if suffix == ".zip":
+        return _open_zip(path, overrides)
+    if suffix in (".parquet", ".pq"):
+        return _open_parquet(path, overrides)
+    with open(path, "rb") as fh:
+        header = _header(fh, path)
+    return _csv_source(path, str(path), header, lambda: open(path, "rb"), overrides)
+
+
+def _open_zip(path: Path, overrides: Mapping[str, str]) -> Source:
+    try:
+        archive = zipfile.ZipFile(path)
+        members = [m for m in archive.namelist() if m.lower().endswith(".csv")]
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise InputError(path, f"not a readable zip archive ({exc})", "an EGMS .zip") from None
+    if len(members) != 1:
+        raise InputError(path, f"holds {len(members)} CSV files", "exactly one CSV member")
+    member = members[0]
+    label = f"{path}:{member}"
+
+    def opener() -> io.BufferedIOBase:
+        return zipfile.ZipFile(path).open(member)  # type: ignore[return-value]
+
+    try:
+        with opener() as fh:
+            header = _header(fh, Path(label))
+    except (zipfile.BadZipFile, OSError, EOFError) as exc:
+        raise InputError(path, f"corrupt zip member {member} ({exc})", "an EGMS .zip") from None
+    return _csv_source(path, label, header, opener, overrides)
+
+
+def _header(fh: io.BufferedIOBase, path: Path) -> list[str]:
+    line = fh.readline().decode("utf-8-sig", errors="replace").strip()
+    if not line:
+        raise InputError(path, "file is empty", "a header line and at least one row")
+    return next(csv.reader([line]))
+
+
+def _csv_source(
+    path: Path,
+    label: str,
+    header: list[str],
+    opener: Callable[[], io.BufferedIOBase],
+    overrides: Mapping[str, str],
+) -> Source:
+    roles, units = recognise(header, overrides, path=label)
+    dates = date_columns(header)
+    source = Source(path, label, "table", roles, units, dates, batches=lambda n: iter(()))
+    _apply_egms(source, Path(label).name)
+    wanted = [*roles.values(), *dates]
+    types = {c: pa.float64() for r, c in roles.items() if r in NUMERIC_ROLES}
+    types |= {c: pa.float32() for c in dates}
+    types |= {c: pa.string() for r, c in roles.items() if r not in NUMERIC_ROLES}
+
+    def batches(batch_rows: int) -> Iterator[pa.RecordBatch]:
+        # ~60 bytes a row for a velocity table; dated columns make rows much longer
+        block = int(min(max(batch_rows * (60 + 6 * len(dates)), 1 << 20), 1 << 28))
+        with opener() as fh:
+            try:
+                reader = pacsv.open_csv(
+                    fh,
+                    read_options=pacsv.ReadOptions(block_size=block),
+                    convert_options=pacsv.ConvertOptions(
+                        column_types=types, include_columns=wanted, strings_can_be_null=True
+                    ),
+                )
+                yield from reader
+            except pa.ArrowInvalid as exc:
+                raise _csv_error(label, opener, header, exc) from None
+
+    source.batches = batches
+    return source
+
+
+def _csv_error(
+    label: str, opener: Callable[[], io.BufferedIOBase], header: list[str], exc: Exception
+) -> InputError:
+    """Turn Arrow's message into file, column and row by re-reading up to the bad value."""
+    text = str(exc)
+    col = re.search(r"column #(\d+)", text)
+    if "conversion error" in text and col:
+        index = int(col.group(1))
+        name = header[index] if index < len(header) else f"#{index}"
+        with opener() as fh:
+            rows = csv.reader(io.TextIOWrapper(fh, encoding="utf-8-sig"))
+            next(rows)
+            for number, row in enumerate(rows, start=1):
+                value = row[index].strip() if index < len(row) else ""
+                if value and not _is_number(value):
+                    return InputError(
+                        label,
+                        f"value {value!r} is not a number",
+                        "a number",
+                        column=name,
+                        row=number,
+                    )
+    first = text.splitlines()[0]
+    return InputError(label, f"cannot parse CSV ({first})", "comma-separated rows under one header")
+
+
+def _is_number(value: str) -> bool:
+    try:
+        float(value)
+    except ValueError:
+        return False
+    return True
+
+
+def _open_parquet(path: Path, overrides: Mapping[str, str]) -> Source:
+    try:
+        pfile = pq.ParquetFile(path)
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise InputError(path, f"not a readable Parquet file ({exc})", "a Parquet file") from None
+    names = pfile.schema_arrow.names
+    roles, units = recognise(names, overrides, path=str(path))
+    dates = date_columns(names)
+    wanted = [*roles.values(), *dates]
+    for role, column in roles.items():
+        kind = pfile.schema_arrow.field(column).type
+        if role in NUMERIC_ROLES and not (pa.types.is_floating(kind) or pa.types.is_integer(kind)):
+            raise InputError(path, f"column holds {kind}", "numbers", column=column)
+
+    def batches(batch_rows: int) -> Iterator[pa.RecordBatch]:
+        yield from pq.ParquetFile(path).iter_batches(batch_size=batch_rows, columns=wanted)
+
+    source = Source(path, str(path), "table", roles, units, dates, batches)
+    _apply_egms(source, path.name)
+    return source
+
+
+def _apply_egms(source: Source, name: str) -> None:
+    """EGMS products state their conventions in the name and the columns, not in metadata."""
+    found = _EGMS_NAME.search(name)
+    looks_egms = {"mean_velocity", "pid"} <= set(source.roles.values())
+    if not (found or looks_egms):
+        return
+    source.kind = "egms"
+    source.units.setdefault("velocity", Units(1.0, rate=True))
+    source.units.setdefault("velocity_std", Units(1.0, rate=True))
+    source.units.setdefault("displacement", Units(1.0, rate=False))
+    source.native_crs = source.native_crs or _EGMS_CRS
+    if found:
+        source.meta["egms_level"] = found["level"].upper()
+        if found["track"]:
+            source.track = found["track"]
+        if found["comp"]:
+            source.geometry = Geometry.VERTICAL if found["comp"].upper() == "U" else Geometry.EAST
+
+
+def open_vector(path: Path, overrides: Mapping[str, str]) -> Source:
+    """A GeoPackage, Shapefile or GeoJSON layer of points (coordinates from the geometry)."""
+    import pyogrio
+    import shapely
+
+    try:
+        info = pyogrio.read_info(path)
+    except Exception as exc:  # pyogrio raises its own DataSourceError family
+        raise InputError(path, f"not a readable vector file ({exc})", "a point layer") from None
+    if info["geometry_type"] not in ("Point", "Point Z", "MultiPoint", "Unknown"):
+        raise InputError(path, f"layer holds {info['geometry_type']} geometries", "points")
+    names = list(info["fields"])
+    roles, units = recognise(names, overrides, path=str(path))
+    roles.pop("lon", None), roles.pop("lat", None)
+    roles.pop("easting", None), roles.pop("northing", None)
+    dates = date_columns(names)
+    wanted = [*roles.values(), *dates]
+
+    def batches(batch_rows: int) -> Iterator[pa.RecordBatch]:
+        with pyogrio.open_arrow(
+            path, columns=wanted, batch_size=batch_rows, use_pyarrow=True
+        ) as (meta, reader):
+            geometry = meta.get("geometry_name") or "wkb_geometry"
+            for batch in reader:
+                xy = shapely.get_coordinates(shapely.from_wkb(batch.column(geometry)))
+                cols = {name: batch.column(name) for name in wanted}
+                cols["__easting"] = pa.array(xy[:, 0])
+                cols["__northing"] = pa.array(xy[:, 1])
+                yield pa.RecordBatch.from_pydict(cols)
+
+    roles["easting"], roles["northing"] = "__easting", "__northing"
+    crs = info.get("crs")
+    return Source(path, str(path), "vector", roles, units, dates, batches, native_crs=crs)
