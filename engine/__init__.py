@@ -3,10 +3,39 @@
 Array conventions, stated once: rasters are ``(rows, cols)`` float32 in mm/yr, line of sight,
 positive towards the satellite; NaN means no data; ``mask=True`` means observed. Distances are
 in metres in the run's projected CRS; map outputs are WGS84.
+
+The public API is re-exported here and imported on first use, so ``import engine`` (and the
+command line's ``--help``) stays instant.
 """
 
 from __future__ import annotations
 
+import importlib
+from typing import Any
+
 __version__ = "0.1.0"
 
-__all__ = ["__version__"]
+_EXPORTS = {
+    "RunConfig": "engine.config",
+    "load_config": "engine.config",
+    "InputError": "engine.errors",
+    "StoreError": "engine.errors",
+    "IngestOptions": "engine.ingest",
+    "Store": "engine.store",
+    "DatasetInfo": "engine.store",
+    "fit_velocity": "engine.timeseries",
+    "choose_crs": "engine.grid",
+    "rasterize_points": "engine.grid",
+    "tiles_for_bounds": "engine.grid",
+    "Bbox": "engine.types",
+    "Geometry": "engine.types",
+    "Tile": "engine.types",
+}
+
+__all__ = ["__version__", *_EXPORTS]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module 'engine' has no attribute {name!r}")

@@ -8,7 +8,7 @@ Layout under the store root (``cache/`` by default, ``$GROUNDWATCH_HOME`` or ``-
 
 Writes are atomic: files are staged under ``tmp/``, moved into place, and only then does one
 catalogue transaction make them visible. A crash at any point leaves either the old state or
-the new one; orphans are swept the next time the store is opened for writing.
+the new one; orphans are swept by the next ingest once they are an hour old.
 """
 
 from __future__ import annotations
@@ -259,16 +259,21 @@ class Store:
         path.mkdir(parents=True)
         return path
 
-    def sweep(self) -> None:
-        """Remove staging leftovers and dataset folders no catalogue row points to."""
-        shutil.rmtree(self.root / "tmp", ignore_errors=True)
-        ds_root = self.root / "datasets"
-        if not ds_root.exists():
-            return
+    def sweep(self, *, min_age_s: float = 3600.0) -> None:
+        """Remove leftovers of killed writers: staging folders, uncatalogued dataset folders.
+
+        Only entries older than ``min_age_s`` go, so a writer still at work in another
+        process keeps its files.
+        """
+        cutoff = time.time() - min_age_s
+        stale = lambda p: p.stat().st_mtime <= cutoff  # noqa: E731
+        for child in _children(self.root / "tmp"):
+            if stale(child):
+                shutil.rmtree(child, ignore_errors=True)
         with self.connect(read_only=True) as con:
-            live = {Path(p).name for (p,) in con.execute("SELECT path FROM datasets").fetchall()}
-        for child in ds_root.iterdir():
-            if child.name not in live:
+            live = {p for (p,) in con.execute("SELECT path FROM datasets").fetchall()}
+        for child in _children(self.root / "datasets"):
+            if child.name not in live and stale(child):
                 shutil.rmtree(child, ignore_errors=True)
 
     # ----------------------------------------------------------------- datasets
@@ -396,6 +401,10 @@ class Store:
         finally:
             con.close()
         return [r[0] for r in rel]
+
+
+def _children(folder: Path) -> list[Path]:
+    return list(folder.iterdir()) if folder.exists() else []
 
 
 def _replace(info: DatasetInfo, **changes: Any) -> DatasetInfo:

@@ -114,6 +114,7 @@ def ingest(
     geometry = parse_geometry(options.geometry, origin="--geometry") if options.geometry else None
     units = parse_units(options.units) if options.units else None
     crs = options.crs or config.crs
+    store.sweep()
     staging = store.staging_dir()
     try:
         stats = _Stats()
