@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.csv  # noqa: F401  (pa.csv)
+import pyarrow.csv
 import pytest
 
 from engine.errors import StoreError
