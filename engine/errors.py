@@ -46,11 +46,10 @@ class InputError(GroundwatchError):
         self.column = column
         self.row = row
         where = [self.path]
-        if column is not None:
-            where.append(f"column {column!r}")
-        if row is not None:
-            where.append(f"row {row}")
-        message = ", ".join(where) + f": {problem}"
+        place = [f"column {column!r}"] * (column is not None) + [f"row {row}"] * (row is not None)
+        if place:
+            where.append(", ".join(place))
+        message = ": ".join(where) + f": {problem}"
         if expected:
             message += f"; expected {expected}"
         super().__init__(message)

@@ -201,7 +201,7 @@ def rasterize_tile(x: ArrayLike, y: ArrayLike, values: ArrayLike, tile: Tile) ->
 def tiles_for_bounds(
     bbox: Bbox | tuple[float, float, float, float],
     *,
-    params: GridParams = GridParams(),  # noqa: B008  (frozen, immutable)
+    params: GridParams = GridParams(),
 ) -> list[Tile]:
     """The tiles whose cores intersect ``bbox``, south to north, then west to east.
 

@@ -7,11 +7,12 @@ column of ones (the intercept) and the times, and ``P = diag(w)`` holds the epoc
 point only.
 
 The fit is done with the five weighted sums of the 2×2 normal equations
-(``S0 = Σw``, ``S1 = Σw·t``, ``S2 = Σw·t²``, ``Sd = Σw·d``, ``Std = Σw·t·d``), which are
-matrix–vector products over all points at once, accumulated in float64 over row blocks so
-that temporaries stay small. :func:`fit_velocity` fits whatever it is given; callers with
-more points than fit in memory (10 M points × 300 dates is 12 GB of float32) stream row
-batches through it, e.g. the ingest batches of ``IngestParams.batch_rows``.
+(``S0 = Σw``, ``S1 = Σw·t``, ``S2 = Σw·t²``, ``Sd = Σw·d``, ``Std = Σw·t·d``) plus ``Σw·d²``
+for the residuals, formed as matrix–vector products over the masked arrays, in float64, one
+row block at a time so that temporaries stay small; no Python loop runs over points.
+:func:`fit_velocity` fits whatever it is given; callers with more points than fit in memory
+(10 M points × 300 dates is 12 GB of float32) stream row batches through it, e.g. the ingest
+batches of ``IngestParams.batch_rows``.
 """
 
 from __future__ import annotations
@@ -34,10 +35,10 @@ logger = logging.getLogger(__name__)
 DAYS_PER_YEAR = 365.25
 """Length of the (Julian) year used to turn days into decimal years."""
 
-# Rows per block × dates. Small blocks keep the float64 work buffers (512 KB each) in cache
-# and the matrix-vector products single-threaded: they are memory-bound, and threaded BLAS
-# on a busy machine was measured 5× slower. Measured optimum on a 2-core EPYC: 2**16–2**17.
-_BLOCK_ELEMENTS = 1 << 16
+# Rows per block × dates. Blocks keep the float64 work buffers (2 MB each) in cache and the
+# matrix-vector products single-threaded: they are memory-bound, and on a busy 2-core machine
+# threaded BLAS (blocks of 2**19 and more) was measured 3-4× slower. 2**18 was fastest there.
+_BLOCK_ELEMENTS = 1 << 18
 _DATE_COLUMN = re.compile(r"^[dD]?(\d{4})(\d{2})(\d{2})$")
 
 
@@ -59,7 +60,7 @@ def fit_velocity(
     dates: Sequence[np.datetime64 | _dt.date] | NDArray[np.datetime64],
     *,
     weights: ArrayLike | None = None,
-    params: TimeseriesParams = TimeseriesParams(),  # noqa: B008  (frozen, immutable)
+    params: TimeseriesParams = TimeseriesParams(),
 ) -> VelocityFit:
     """Fit a velocity, its standard error and an intercept to every point's time series.
 
@@ -98,14 +99,14 @@ def fit_velocity(
 
     Notes
     -----
-    The input is never copied whole: rows are processed in blocks of about 65 k elements
-    through reused float64 buffers (2 MB in all), plus 56 bytes of sums and 16 bytes of
-    outputs per point. A C-ordered (row-major) input is fastest. Callers with more points
-    than fit in memory stream row batches (the fit of a point depends on its row only).
-    About 1 s per million points × 300 dates on one core (≈2 s with 10 % missing epochs).
+    The input is never copied whole: rows are processed in blocks of about 260 k elements
+    through reused buffers (7 MB in all), plus 64 bytes of sums and 16 bytes of outputs
+    per point. A C-ordered (row-major) input is fastest. Callers with more points than fit
+    in memory stream row batches (the fit of a point depends on its row only). About 1 s
+    per million points × 300 float32 dates on one core, 2 s with 10 % missing epochs.
 
-    ``Σw·r²`` is taken from the sums (``Σw·d² − a·Σw·d − v·Σw·t·d``, float64, times
-    centred); the cancellation this implies is negligible for displacements in mm.
+    Times are centred on their mean and each series on its weighted mean before the sums
+    are formed, so ``Σw·r²`` (hence the error) stays exact for any offset of the series.
 
     References
     ----------
@@ -250,11 +251,12 @@ class _Workspace:
         w = np.ones(n_dates) if w1d is None else w1d.astype(np.float64)
         sqrt_w = np.sqrt(w)  # d·√w: then Σw·d = (d√w)·√w and Σw·d² = Σ(d√w)²
         self.sqrt_w = None if w1d is None else sqrt_w
+        # Rows of vectors for matrix-vector products over a block, shape (k, n_dates).
         # 1-D (or no) weights: [S0, S1, S2, n] = valid @ design, [Sd, Std] = (d√w) @ design_d
-        self.design = np.stack([w, w * t, w * t * t, (w > 0).astype(np.float64)], axis=1)
-        self.design_d = np.stack([sqrt_w, sqrt_w * t], axis=1)
-        # 2-D weights W: [S0, S1, S2] = W @ powers, [Sd, Std] = (W·d) @ powers[:, :2]
-        self.powers = np.stack([np.ones_like(t), t, t * t], axis=1)
+        self.design = np.stack([w, w * t, w * t * t, (w > 0).astype(np.float64)])
+        self.design_d = np.stack([sqrt_w, sqrt_w * t])
+        # 2-D weights W: [S0, S1, S2] = W @ powers, [Sd, Std] = (W·d) @ powers[:2]
+        self.powers = np.stack([np.ones_like(t), t, t * t])
 
     def normal_sums(
         self, d: NDArray[np.floating], w: NDArray[np.floating] | None, *, out: NDArray[np.float64]
@@ -278,13 +280,13 @@ class _Workspace:
         s0, s1, mean = out[:, 0], out[:, 1], out[:, 7]  # views, filled below
         if w is None:  # shared weights; d0 becomes d·√w, aux the mean times √w
             if all_valid:
-                out[:, :4] = self.design.sum(axis=0)
+                out[:, :4] = self.design.sum(axis=1)
             else:
                 np.copyto(aux, valid)
-                out[:, :4] = aux @ self.design
+                _matvecs(aux, self.design, out=out[:, :4])
             if self.sqrt_w is not None:
                 np.multiply(d0, self.sqrt_w, out=d0)
-            sd, std = (d0 @ self.design_d).T
+            sd, std = d0 @ self.design_d[0], d0 @ self.design_d[1]
             _mean(sd, s0, out=mean)
             out[:, 4] = sd - mean * s0  # Σw·(d − m), 0 up to rounding
             out[:, 5] = std - mean * s1  # Σw·t·(d − m)
@@ -294,18 +296,26 @@ class _Workspace:
                 d0 -= np.multiply(mean[:, None], self.sqrt_w, out=aux)
             if not all_valid:
                 np.bitwise_and(d0.view(np.int64), keep, out=d0.view(np.int64))
-            out[:, 6] = np.einsum("ij,ij->i", d0, d0)
+            out[:, 6] = np.vecdot(d0, d0)
         else:  # per-point weights W in aux; W·(d − m) is 0 wherever W is
             np.copyto(aux, w)
             if not all_valid:
                 np.bitwise_and(aux.view(np.int64), keep, out=aux.view(np.int64))
-            out[:, :3] = aux @ self.powers
+            _matvecs(aux, self.powers, out=out[:, :3])
             out[:, 3] = np.count_nonzero(aux, axis=1)
-            _mean(np.einsum("ij,ij->i", aux, d0), s0, out=mean)
+            _mean(np.vecdot(aux, d0), s0, out=mean)
             d0 -= mean[:, None]
             np.multiply(aux, d0, out=aux)  # W·(d − m)
-            out[:, 4:6] = aux @ self.powers[:, :2]
-            out[:, 6] = np.einsum("ij,ij->i", aux, d0)
+            _matvecs(aux, self.powers[:2], out=out[:, 4:6])
+            out[:, 6] = np.vecdot(aux, d0)
+
+
+def _matvecs(
+    a: NDArray[np.float64], vectors: NDArray[np.float64], *, out: NDArray[np.float64]
+) -> None:
+    """``out[:, k] = a @ vectors[k]``: one gemv per vector is 2–4× faster than a thin gemm."""
+    for k, vector in enumerate(vectors):
+        out[:, k] = a @ vector
 
 
 def _mean(sd: NDArray[np.float64], s0: NDArray[np.float64], *, out: NDArray[np.float64]) -> None:
