@@ -44,6 +44,9 @@ class IngestParams(_Params):
     batch_rows: int = Field(
         1_000_000, gt=0, description="Rows per streamed batch; bounds ingest memory"
     )
+    workers: int = Field(
+        0, ge=0, description="Processes that share one large CSV; 0 = one per core"
+    )
     max_abs_velocity_mm_yr: float = Field(
         1000.0, gt=0, description="Velocities beyond this are refused as a unit mistake"
     )

@@ -54,6 +54,25 @@ class InputError(GroundwatchError):
             message += f"; expected {expected}"
         super().__init__(message)
 
+    def __reduce__(self):  # type: ignore[no-untyped-def]
+        # keep the fields when the error crosses a process boundary (ingest workers)
+        return (
+            _rebuild_input_error,
+            (self.path, self.problem, self.expected, self.column, self.row),
+        )
+
+    def shifted(self, rows: int) -> InputError:
+        """The same error with its row moved down by ``rows`` (for a part of a file)."""
+        if self.row is None or rows == 0:
+            return self
+        return InputError(
+            self.path, self.problem, self.expected, column=self.column, row=self.row + rows
+        )
+
+
+def _rebuild_input_error(path, problem, expected, column, row) -> InputError:  # type: ignore[no-untyped-def]
+    return InputError(path, problem, expected, column=column, row=row)
+
 
 class StoreError(GroundwatchError):
     """The store cannot do what was asked (unknown dataset, locked catalogue, ...)."""

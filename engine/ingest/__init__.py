@@ -10,6 +10,7 @@ cannot be used raises :class:`~engine.errors.InputError` before the store is tou
 from __future__ import annotations
 
 import hashlib
+import itertools
 import logging
 import shutil
 import threading
@@ -27,12 +28,14 @@ from engine.errors import InputError
 from engine.grid import choose_crs
 from engine.ingest._columns import parse_geometry, parse_units
 from engine.ingest._normalise import WGS84, Normaliser
+from engine.ingest._parallel import PartJob, stage_parallel, worker_count
 from engine.ingest._raster import open_rasters
 from engine.ingest._sources import (
     RASTER_SUFFIXES,
     TABLE_SUFFIXES,
     VECTOR_SUFFIXES,
     Source,
+    line_starts,
     open_table,
     open_vector,
 )
@@ -128,7 +131,12 @@ def ingest(
                 )
                 if crs is None:
                     crs = normalise.crs = _crs_from_first_batch(source, normalise, config)
-                _stage(source, normalise, writer, str(i), stats, config, progress)
+                workers = worker_count(source, config)
+                if workers > 1:
+                    jobs = _part_jobs(source, workers, normalise, writer, str(i), config)
+                    _stage_parts(source, jobs, stats, progress)
+                else:
+                    _stage(source, normalise, writer, str(i), stats, config, progress)
         finally:
             writer.close()
         if stats.rows == 0:
@@ -161,6 +169,62 @@ def _crs_of_centroid(stats: _Stats) -> str:
     )
 
 
+def _part_jobs(
+    source: Source,
+    workers: int,
+    normalise: Normaliser,
+    writer: PointWriter,
+    part: str,
+    config: RunConfig,
+) -> list[PartJob]:
+    bounds = line_starts(source.path, workers)
+    # each worker reads smaller batches, so that all of them together stay in the same memory
+    per_worker = config.model_copy(
+        update={
+            "ingest": config.ingest.model_copy(
+                update={"batch_rows": max(10_000, config.ingest.batch_rows // workers)}
+            )
+        }
+    )
+    return [
+        PartJob(
+            source.path,
+            dict(source.overrides),
+            start,
+            stop,
+            f"{part}.{k}",
+            normalise.crs,
+            per_worker,
+            normalise.geometry_option,
+            normalise.units_option,
+            normalise.velocity_from_timeseries,
+            writer.folder,
+            writer.size_m,
+            writer.flush_bytes // workers,
+        )
+        for k, (start, stop) in enumerate(itertools.pairwise(bounds))
+    ]
+
+
+def _stage_parts(
+    source: Source,
+    jobs: list[PartJob],
+    stats: _Stats,
+    progress: Callable[[IngestProgress], None] | None,
+) -> None:
+    def on_rows(rows: int) -> None:
+        if progress:
+            progress(IngestProgress(source.label, rows))
+
+    parts = stage_parallel(jobs, _Stats, on_rows)
+    for part in parts:
+        stats.merge(part)
+    if sum(p.rows_read for p in parts) == 0:
+        raise InputError(source.label, "file has no rows", "at least one point")
+    if progress:
+        progress(IngestProgress(source.label, sum(p.rows_read for p in parts), done=True))
+
+
 def _stage(
     source: Source,
     normalise: Normaliser,
@@ -172,11 +236,8 @@ def _stage(
 ) -> None:
     rows_read = 0
     for batch in _prefetch(source.batches(config.ingest.batch_rows)):
-        table = pa.Table.from_batches([normalise(batch, rows_read)])
+        table = stats.keep_finite(normalise(batch, rows_read))
         rows_read += batch.num_rows
-        finite = pc.is_finite(table.column("velocity"))
-        if not pc.all(finite).as_py():
-            table = table.filter(finite)
         stats.add(table, normalise)
         writer.write(table, part=part)
         if progress:
@@ -232,6 +293,26 @@ class _Stats:
         self.lon_sum = self.lat_sum = 0.0
         self.dates: dict[str, set[str]] = {}
         self.velocity_sources: set[str] = set()
+        self.rows_read = 0
+
+    @staticmethod
+    def keep_finite(batch: pa.RecordBatch) -> pa.Table:
+        """Rows with a velocity (a series too short to fit has none)."""
+        table = pa.Table.from_batches([batch])
+        finite = pc.is_finite(table.column("velocity"))
+        return table if pc.all(finite).as_py() else table.filter(finite)
+
+    def merge(self, other: _Stats) -> None:
+        self.rows += other.rows
+        for g, c in other.points.items():
+            self.points[g] = self.points.get(g, 0) + c
+        for g, d in other.dates.items():
+            self.dates.setdefault(g, set()).update(d)
+        self.lon_sum += other.lon_sum
+        self.lat_sum += other.lat_sum
+        self.lonlat = _union(self.lonlat, other.lonlat)
+        self.xy = _union(self.xy, other.xy)
+        self.velocity_sources |= other.velocity_sources
 
     def add(self, table: pa.RecordBatch, normalise: Normaliser) -> None:
         if table.num_rows == 0:
@@ -270,6 +351,10 @@ class _Stats:
             ],
             input_hash=hashlib.sha256("".join(sorted(hashes)).encode()).hexdigest(),
         )
+
+
+def _union(a: list[float], b: list[float]) -> list[float]:
+    return [min(a[0], b[0]), min(a[1], b[1]), max(a[2], b[2]), max(a[3], b[3])]
 
 
 def _grow(box: list[float], a: np.ndarray, b: np.ndarray) -> None:

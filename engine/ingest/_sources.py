@@ -58,6 +58,72 @@ class Source:
     track: str | None = None
     meta: dict[str, str] = field(default_factory=dict)
     files: list[Path] = field(default_factory=list)  # every file read, when more than path
+    byte_range: tuple[int, int] | None = None  # a part of a plain CSV, see window()
+    overrides: Mapping[str, str] = field(default_factory=dict)
+
+    def window(self, start: int, stop: int) -> Source:
+        """The rows of a plain CSV between two byte offsets that begin lines.
+
+        Parts of one file can then be read by separate processes; ``rows_before`` gives
+        the row numbers back their place in the whole file.
+        """
+        with open(self.path, "rb") as fh:
+            header = _header(fh, self.path)
+        return _csv_source(
+            self.path,
+            self.label,
+            header,
+            lambda: io.BufferedReader(_Window(self.path, start, stop)),
+            self.overrides,
+            byte_range=(start, stop),
+        )
+
+    def rows_before(self) -> int:
+        """Data rows in the file before this part (0 for a whole file)."""
+        if self.byte_range is None:
+            return 0
+        count, left = 0, self.byte_range[0]
+        with open(self.path, "rb") as fh:
+            while left > 0:
+                chunk = fh.read(min(left, 1 << 24))
+                count += chunk.count(b"\n")
+                left -= len(chunk)
+        return count - 1  # the header line
+
+
+class _Window(io.RawIOBase):
+    """A read-only view of bytes ``[start, stop)`` of a file."""
+
+    def __init__(self, path: Path, start: int, stop: int) -> None:
+        self._fh = open(path, "rb")
+        self._fh.seek(start)
+        self._left = stop - start
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:  # type: ignore[no-untyped-def]
+        n = self._fh.readinto(memoryview(buffer)[: max(0, min(len(buffer), self._left))])
+        self._left -= n
+        return n
+
+    def close(self) -> None:
+        self._fh.close()
+        super().close()
+
+
+def line_starts(path: Path, parts: int) -> list[int]:
+    """Byte offsets splitting a CSV's rows into ``parts`` pieces at line starts."""
+    size = path.stat().st_size
+    with open(path, "rb") as fh:
+        fh.readline()
+        bounds = [fh.tell()]
+        for k in range(1, parts):
+            fh.seek(max(bounds[-1], size * k // parts))
+            fh.readline()
+            bounds.append(fh.tell())
+    bounds.append(size)
+    return sorted(set(bounds))
 
 
 def open_table(path: Path, overrides: Mapping[str, str]) -> Source:
@@ -107,10 +173,22 @@ def _csv_source(
     header: list[str],
     opener: Callable[[], io.BufferedIOBase],
     overrides: Mapping[str, str],
+    *,
+    byte_range: tuple[int, int] | None = None,
 ) -> Source:
     roles, units = recognise(header, overrides, path=label)
     dates = date_columns(header)
-    source = Source(path, label, "table", roles, units, dates, batches=lambda n: iter(()))
+    source = Source(
+        path,
+        label,
+        "table",
+        roles,
+        units,
+        dates,
+        batches=lambda n: iter(()),
+        byte_range=byte_range,
+        overrides=dict(overrides),
+    )
     _apply_egms(source, Path(label).name)
     wanted = [*roles.values(), *dates]
     types = {c: pa.float64() for r, c in roles.items() if r in NUMERIC_ROLES}
@@ -124,21 +202,28 @@ def _csv_source(
             try:
                 reader = pacsv.open_csv(
                     fh,
-                    read_options=pacsv.ReadOptions(block_size=block),
+                    read_options=pacsv.ReadOptions(
+                        block_size=block, column_names=header if byte_range else None
+                    ),
                     convert_options=pacsv.ConvertOptions(
                         column_types=types, include_columns=wanted, strings_can_be_null=True
                     ),
                 )
                 yield from reader
             except pa.ArrowInvalid as exc:
-                raise _csv_error(label, opener, header, exc) from None
+                raise _csv_error(label, opener, header, exc, has_header=not byte_range) from None
 
     source.batches = batches
     return source
 
 
 def _csv_error(
-    label: str, opener: Callable[[], io.BufferedIOBase], header: list[str], exc: Exception
+    label: str,
+    opener: Callable[[], io.BufferedIOBase],
+    header: list[str],
+    exc: Exception,
+    *,
+    has_header: bool = True,
 ) -> InputError:
     """Turn Arrow's message into file, column and row by re-reading up to the bad value."""
     text = str(exc)
@@ -148,7 +233,8 @@ def _csv_error(
         name = header[index] if index < len(header) else f"#{index}"
         with opener() as fh:
             rows = csv.reader(io.TextIOWrapper(fh, encoding="utf-8-sig"))
-            next(rows)
+            if has_header:
+                next(rows)
             for number, row in enumerate(rows, start=1):
                 value = row[index].strip() if index < len(row) else ""
                 if value and not _is_number(value):
@@ -231,9 +317,10 @@ def open_vector(path: Path, overrides: Mapping[str, str]) -> Source:
     wanted = [*roles.values(), *dates]
 
     def batches(batch_rows: int) -> Iterator[pa.RecordBatch]:
-        with pyogrio.open_arrow(
-            path, columns=wanted, batch_size=batch_rows, use_pyarrow=True
-        ) as (meta, reader):
+        with pyogrio.open_arrow(path, columns=wanted, batch_size=batch_rows, use_pyarrow=True) as (
+            meta,
+            reader,
+        ):
             geometry = meta.get("geometry_name") or "wkb_geometry"
             for batch in reader:
                 xy = shapely.get_coordinates(shapely.from_wkb(batch.column(geometry)))

@@ -1,0 +1,124 @@
+"""Reading one large CSV with several processes, each taking a byte range of its rows.
+
+Parsing text and projecting coordinates are both CPU-bound, and a national CSV is one file,
+so the only way to use every core is to split it: each worker parses its own lines,
+normalises them and writes its own part files into the shared staging folder. The parent
+merges the workers' counts and relays their progress.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from dataclasses import dataclass
+from pathlib import Path
+from queue import Empty
+from typing import Any
+
+from engine.config import RunConfig
+from engine.ingest._columns import Units
+from engine.ingest._normalise import Normaliser
+from engine.ingest._sources import Source, open_table
+from engine.store import PointWriter
+from engine.types import Geometry
+
+_MIN_BYTES_PER_WORKER = 32 << 20  # below this, starting processes costs more than it saves
+_progress_queue: Any = None
+
+
+@dataclass(frozen=True)
+class PartJob:
+    """Everything a worker needs to normalise and write one byte range."""
+
+    path: Path
+    overrides: dict[str, str]
+    start: int
+    stop: int
+    part: str
+    crs: str
+    config: RunConfig
+    geometry: Geometry | None
+    units: Units | None
+    velocity_from_timeseries: bool
+    folder: Path
+    partition_size_m: float
+    flush_bytes: int
+
+
+def worker_count(source: Source, config: RunConfig) -> int:
+    """How many processes to read ``source`` with (1 = read it here)."""
+    if source.kind not in ("table", "egms") or source.byte_range is not None:
+        return 1
+    if source.path.suffix.lower() not in (".csv", ".txt"):
+        return 1  # zip members and Parquet files cannot be split by byte offset
+    wanted = config.ingest.workers or os.cpu_count() or 1
+    return max(1, min(wanted, source.path.stat().st_size // _MIN_BYTES_PER_WORKER))
+
+
+def stage_parallel(
+    jobs: list[PartJob], stats_factory: Callable[[], Any], on_rows: Callable[[int], None]
+) -> list[Any]:
+    """Run the jobs on a process pool; returns each worker's statistics."""
+    ctx = multiprocessing.get_context("spawn")  # fork is unsafe with Arrow's threads
+    queue = ctx.Queue()
+    rows = 0
+    with ProcessPoolExecutor(
+        len(jobs), mp_context=ctx, initializer=_init, initargs=(queue,)
+    ) as pool:
+        pending = {pool.submit(_run_part, job, stats_factory) for job in jobs}
+        results = []
+        try:
+            while pending:
+                done, pending = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
+                rows += _drain(queue)
+                on_rows(rows)
+                results += [f.result() for f in done]
+        except BaseException:
+            for f in pending:
+                f.cancel()
+            raise
+    on_rows(rows + _drain(queue))
+    return results
+
+
+def _drain(queue: Any) -> int:
+    total = 0
+    while True:
+        try:
+            total += queue.get_nowait()
+        except Empty:
+            return total
+
+
+def _init(queue: Any) -> None:
+    global _progress_queue
+    _progress_queue = queue
+
+
+def _run_part(job: PartJob, stats_factory: Callable[[], Any]) -> Any:
+    from engine.errors import InputError
+    from engine.ingest import _prefetch
+
+    source = open_table(job.path, job.overrides).window(job.start, job.stop)
+    normalise = Normaliser(
+        source, job.crs, job.config, job.geometry, job.units, job.velocity_from_timeseries
+    )
+    stats = stats_factory()
+    writer = PointWriter(job.folder, job.partition_size_m, flush_bytes=job.flush_bytes)
+    rows = 0
+    try:
+        for batch in _prefetch(source.batches(job.config.ingest.batch_rows)):
+            table = stats.keep_finite(normalise(batch, rows))
+            rows += batch.num_rows
+            stats.add(table, normalise)
+            writer.write(table, part=job.part)
+            if _progress_queue is not None:
+                _progress_queue.put(batch.num_rows)
+    except InputError as exc:
+        raise exc.shifted(source.rows_before()) from None
+    finally:
+        writer.close()
+    stats.rows_read = rows
+    return stats
