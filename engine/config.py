@@ -90,8 +90,20 @@ class InterpolateParams(_Params):
     )
     alpha0_factor: float = Field(0.9, gt=0, description="α₀ = factor · max|M x₀| (Algorithm 1)")
     alpha_decay: float = Field(0.9, gt=0, lt=1, description="α ← decay · α each iteration")
-    tolerance: float = Field(1e-4, gt=0, description="Relative-change stopping tolerance")
+    tolerance: float = Field(
+        1e-4,
+        gt=0,
+        description="Stopping tolerance τ: relative change per iteration (Algorithm 1); the fast "
+        "solver uses it as its relative residual",
+    )
     max_iterations: int = Field(200, ge=1, description="Iteration cap K (Algorithm 1)")
+    residual_passes: int = Field(
+        1,
+        ge=0,
+        le=5,
+        description="Final data-consistency passes (twicing): interpolate the residual at the "
+        "observed pixels again and add it. Not in the paper; 0 = Algorithm 1 as published",
+    )
 
 
 class SyntheticParams(_Params):

@@ -21,8 +21,14 @@ def _points(n: int, seed: int = 0) -> pa.Table:
     x = rng.uniform(0, 3000, n)
     y = rng.uniform(0, 2000, n)
     geometry = pa.array(np.where(rng.random(n) < 0.5, "ascending", "descending"))
-    return pa.table({"x": x, "y": y, "velocity": rng.normal(0, 2, n).astype(np.float32),
-                     "geometry": geometry.dictionary_encode()})
+    return pa.table(
+        {
+            "x": x,
+            "y": y,
+            "velocity": rng.normal(0, 2, n).astype(np.float32),
+            "geometry": geometry.dictionary_encode(),
+        }
+    )
 
 
 def test_point_writer_partitions_every_row_once(tmp_path: Path) -> None:
@@ -52,10 +58,15 @@ def test_tiles_of_a_real_dataset_grid_every_point_once(store: Store, egms_zips) 
     assert tiles
     counted = 0
     for tile in tiles:
-        pts = store.read_points("ustica", bbox=tile.core_bounds, geometry="ascending",
-                                columns=["x", "y", "velocity"])
-        grid = rasterize_tile(pts.column("x").to_numpy(), pts.column("y").to_numpy(),
-                              pts.column("velocity").to_numpy(), tile)
+        pts = store.read_points(
+            "ustica", bbox=tile.core_bounds, geometry="ascending", columns=["x", "y", "velocity"]
+        )
+        grid = rasterize_tile(
+            pts.column("x").to_numpy(),
+            pts.column("y").to_numpy(),
+            pts.column("velocity").to_numpy(),
+            tile,
+        )
         counted += int(grid.count.sum())
         assert grid.mask.sum() <= pts.num_rows
         assert np.array_equal(grid.mask, np.isfinite(grid.velocity))
@@ -102,12 +113,30 @@ def test_ingest_killed_mid_way_leaves_old_dataset(store: Store, tmp_path: Path) 
     big = tmp_path / "big.csv"
     rng = np.random.default_rng(1)
     n = 400_000
-    pa.csv.write_csv(pa.table({"lon": rng.uniform(-2, -1, n), "lat": rng.uniform(53, 54, n),
-                               "velocity_mm_yr": rng.normal(0, 2, n)}), big)
-    cmd = [sys.executable, "-m", "engine", "ingest", str(big), "--name", "d",
-           "--geometry", "ascending", "--store", str(store.root)]
-    proc = subprocess.Popen(cmd, cwd=Path(__file__).resolve().parents[1],
-                            stderr=subprocess.DEVNULL)
+    pa.csv.write_csv(
+        pa.table(
+            {
+                "lon": rng.uniform(-2, -1, n),
+                "lat": rng.uniform(53, 54, n),
+                "velocity_mm_yr": rng.normal(0, 2, n),
+            }
+        ),
+        big,
+    )
+    cmd = [
+        sys.executable,
+        "-m",
+        "engine",
+        "ingest",
+        str(big),
+        "--name",
+        "d",
+        "--geometry",
+        "ascending",
+        "--store",
+        str(store.root),
+    ]
+    proc = subprocess.Popen(cmd, cwd=Path(__file__).resolve().parents[1], stderr=subprocess.DEVNULL)
     time.sleep(1.5)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
