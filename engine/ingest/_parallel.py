@@ -61,7 +61,8 @@ def stage_parallel(
     jobs: list[PartJob], stats_factory: Callable[[], Any], on_rows: Callable[[int], None]
 ) -> list[Any]:
     """Run the jobs on a process pool; returns each worker's statistics."""
-    ctx = multiprocessing.get_context("spawn")  # fork is unsafe with Arrow's threads
+    ctx = multiprocessing.get_context("forkserver")  # fork is unsafe with Arrow's threads
+    ctx.set_forkserver_preload(["engine.ingest._parallel"])  # import once, fork workers
     queue = ctx.Queue()
     rows = 0
     with ProcessPoolExecutor(
