@@ -150,9 +150,12 @@ def _ingest(args: argparse.Namespace) -> dict[str, Any]:
     )
     bar = tqdm(unit=" pts", unit_scale=True, leave=False, disable=None, file=sys.stderr)
 
+    rows_per_source: dict[str, int] = {}
+
     def progress(event: IngestProgress) -> None:
+        rows_per_source[event.source] = event.rows  # counts restart with every file
         bar.set_description(event.source[-40:], refresh=False)
-        bar.update(event.rows - bar.n)
+        bar.update(sum(rows_per_source.values()) - bar.n)
 
     try:
         info = ingest(
