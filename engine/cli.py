@@ -168,7 +168,13 @@ def _ingest(args: argparse.Namespace) -> dict[str, Any]:
         )
     finally:
         bar.close()
-    return info.summary()
+    return info.summary() if args.json else "ingested " + _describe(info.summary())
+
+
+def _describe(d: dict[str, Any]) -> str:
+    pts = ", ".join(f"{g} {n:,}" for g, n in d["points"].items())
+    dates = f", {d['first_date']} … {d['last_date']}" if d["first_date"] else ""
+    return f"{d['name']}: {pts} points, {d['crs']}, velocity from {d['velocity_source']}{dates}"
 
 
 def _datasets(args: argparse.Namespace) -> Any:
@@ -179,13 +185,7 @@ def _datasets(args: argparse.Namespace) -> Any:
         return {"datasets": infos}
     if not infos:
         return "no datasets (ingest one with: python -m engine ingest PATH --name NAME)"
-    lines = []
-    for d in infos:
-        pts = ", ".join(f"{g} {n:,}" for g, n in d["points"].items())
-        dates = f", {d['first_date']} … {d['last_date']}" if d["first_date"] else ""
-        lines.append(
-            f"{d['name']}: {pts} points, {d['crs']}, velocity from {d['velocity_source']}{dates}"
-        )
+    lines = [_describe(d) for d in infos]
     return "\n".join(lines)
 
 
