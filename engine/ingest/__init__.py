@@ -14,14 +14,11 @@ import itertools
 import logging
 import shutil
 import threading
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from queue import Empty, Queue
 
 import numpy as np
-import pyarrow as pa
-import pyarrow.compute as pc
 
 from engine.config import RunConfig
 from engine.errors import InputError
@@ -39,6 +36,7 @@ from engine.ingest._sources import (
     open_table,
     open_vector,
 )
+from engine.ingest._staging import Stats, stage_batches
 from engine.store import DatasetInfo, PointWriter, Store
 
 __all__ = ["IngestOptions", "IngestProgress", "ingest", "open_sources"]
@@ -120,7 +118,7 @@ def ingest(
     store.sweep()
     staging = store.staging_dir()
     try:
-        stats = _Stats()
+        stats = Stats()
         writer = PointWriter(
             staging / "points", config.grid.tile_size_px * config.grid.pixel_size_m
         )
@@ -156,14 +154,14 @@ def ingest(
 
 
 def _crs_from_first_batch(source: Source, normalise: Normaliser, config: RunConfig) -> str:
-    """Run CRS from the first rows read; :func:`_settle_crs` checks it against all of them."""
+    """Run CRS from the first rows read; :func:`ingest` checks it against the centroid of all."""
     for batch in source.batches(min(config.ingest.batch_rows, 100_000)):
         table = normalise(batch, 0)
         return choose_crs(table.column("lon").to_numpy(), table.column("lat").to_numpy())
     raise InputError(source.label, "file has no rows", "at least one point")
 
 
-def _crs_of_centroid(stats: _Stats) -> str:
+def _crs_of_centroid(stats: Stats) -> str:
     return choose_crs(
         np.array([stats.lon_sum / stats.rows]), np.array([stats.lat_sum / stats.rows])
     )
@@ -209,20 +207,20 @@ def _part_jobs(
 def _stage_parts(
     source: Source,
     jobs: list[PartJob],
-    stats: _Stats,
+    stats: Stats,
     progress: Callable[[IngestProgress], None] | None,
 ) -> None:
     def on_rows(rows: int) -> None:
         if progress:
             progress(IngestProgress(source.label, rows))
 
-    parts = stage_parallel(jobs, _Stats, on_rows)
-    for part in parts:
+    before = stats.rows_read
+    for part in stage_parallel(jobs, on_rows):
         stats.merge(part)
-    if sum(p.rows_read for p in parts) == 0:
+    if stats.rows_read == before:
         raise InputError(source.label, "file has no rows", "at least one point")
     if progress:
-        progress(IngestProgress(source.label, sum(p.rows_read for p in parts), done=True))
+        progress(IngestProgress(source.label, stats.rows_read - before, done=True))
 
 
 def _stage(
@@ -230,136 +228,20 @@ def _stage(
     normalise: Normaliser,
     writer: PointWriter,
     part: str,
-    stats: _Stats,
+    stats: Stats,
     config: RunConfig,
     progress: Callable[[IngestProgress], None] | None,
 ) -> None:
-    rows_read = 0
-    for batch in _prefetch(source.batches(config.ingest.batch_rows)):
-        table = stats.keep_finite(normalise(batch, rows_read))
-        rows_read += batch.num_rows
-        stats.add(table, normalise)
-        writer.write(table, part=part)
+    def on_batch(rows: int) -> None:
         if progress:
-            progress(IngestProgress(source.label, rows_read))
-    if rows_read == 0:
+            progress(IngestProgress(source.label, stats.rows_read + rows))
+
+    before = stats.rows_read
+    stage_batches(source, normalise, writer, part, stats, config.ingest.batch_rows, on_batch)
+    if stats.rows_read == before:
         raise InputError(source.label, "file has no rows", "at least one point")
     if progress:
-        progress(IngestProgress(source.label, rows_read, done=True))
-
-
-def _prefetch(batches: Iterator[pa.RecordBatch], depth: int = 2) -> Iterator[pa.RecordBatch]:
-    """Read ahead on a thread, so parsing overlaps with projecting and writing."""
-    queue: Queue[tuple[str, object]] = Queue(maxsize=depth)
-    stop = threading.Event()
-
-    def produce() -> None:
-        try:
-            for batch in batches:
-                if stop.is_set():
-                    return
-                queue.put(("batch", batch))
-            queue.put(("end", None))
-        except BaseException as exc:  # handed to the consumer, raised there
-            queue.put(("error", exc))
-
-    thread = threading.Thread(target=produce, daemon=True)
-    thread.start()
-    try:
-        while True:
-            kind, item = queue.get()
-            if kind == "end":
-                return
-            if kind == "error":
-                raise item  # type: ignore[misc]
-            yield item  # type: ignore[misc]
-    finally:
-        stop.set()
-        while thread.is_alive():  # unblock a producer waiting on a full queue
-            try:
-                queue.get_nowait()
-            except Empty:
-                thread.join(0.01)
-
-
-class _Stats:
-    """Running counts, extents and dates of the staged points."""
-
-    def __init__(self) -> None:
-        self.rows = 0
-        self.points: dict[str, int] = {}
-        self.lonlat = [np.inf, np.inf, -np.inf, -np.inf]
-        self.xy = [np.inf, np.inf, -np.inf, -np.inf]
-        self.lon_sum = self.lat_sum = 0.0
-        self.dates: dict[str, set[str]] = {}
-        self.velocity_sources: set[str] = set()
-        self.rows_read = 0
-
-    @staticmethod
-    def keep_finite(batch: pa.RecordBatch) -> pa.Table:
-        """Rows with a velocity (a series too short to fit has none)."""
-        table = pa.Table.from_batches([batch])
-        finite = pc.is_finite(table.column("velocity"))
-        return table if pc.all(finite).as_py() else table.filter(finite)
-
-    def merge(self, other: _Stats) -> None:
-        self.rows += other.rows
-        for g, c in other.points.items():
-            self.points[g] = self.points.get(g, 0) + c
-        for g, d in other.dates.items():
-            self.dates.setdefault(g, set()).update(d)
-        self.lon_sum += other.lon_sum
-        self.lat_sum += other.lat_sum
-        self.lonlat = _union(self.lonlat, other.lonlat)
-        self.xy = _union(self.xy, other.xy)
-        self.velocity_sources |= other.velocity_sources
-
-    def add(self, table: pa.RecordBatch, normalise: Normaliser) -> None:
-        if table.num_rows == 0:
-            return
-        self.rows += table.num_rows
-        for item in pc.value_counts(table.column("geometry")).to_pylist():
-            g, c = str(item["values"]), int(item["counts"])
-            self.points[g] = self.points.get(g, 0) + c
-            self.dates.setdefault(g, set()).update(str(d) for d in normalise._date_values)
-        lon, lat = table.column("lon").to_numpy(), table.column("lat").to_numpy()
-        self.lon_sum += float(lon.sum())
-        self.lat_sum += float(lat.sum())
-        _grow(self.lonlat, lon, lat)
-        _grow(self.xy, table.column("x").to_numpy(), table.column("y").to_numpy())
-        self.velocity_sources.add(normalise.velocity_source)
-
-    def info(
-        self, name: str, crs: str, config: RunConfig, sources: list[Source], hashes: list[str]
-    ) -> DatasetInfo:
-        all_dates = sorted(set().union(*self.dates.values())) if self.dates else []
-        return DatasetInfo(
-            name=name,
-            path=Path(),
-            crs=crs,
-            partition_size_m=config.grid.tile_size_px * config.grid.pixel_size_m,
-            points=dict(sorted(self.points.items())),
-            bbox_lonlat=tuple(float(v) for v in self.lonlat),  # type: ignore[arg-type]
-            bbox_xy=tuple(float(v) for v in self.xy),  # type: ignore[arg-type]
-            velocity_source="+".join(sorted(self.velocity_sources)),
-            first_date=all_dates[0] if all_dates else None,
-            last_date=all_dates[-1] if all_dates else None,
-            dates={g: sorted(d) for g, d in self.dates.items() if d},
-            sources=[
-                {"path": s.label, "kind": s.kind, "sha256": h}
-                for s, h in zip(sources, hashes, strict=True)
-            ],
-            input_hash=hashlib.sha256("".join(sorted(hashes)).encode()).hexdigest(),
-        )
-
-
-def _union(a: list[float], b: list[float]) -> list[float]:
-    return [min(a[0], b[0]), min(a[1], b[1]), max(a[2], b[2]), max(a[3], b[3])]
-
-
-def _grow(box: list[float], a: np.ndarray, b: np.ndarray) -> None:
-    box[0], box[1] = min(box[0], float(a.min())), min(box[1], float(b.min()))
-    box[2], box[3] = max(box[2], float(a.max())), max(box[3], float(b.max()))
+        progress(IngestProgress(source.label, stats.rows_read - before, done=True))
 
 
 class _HashInBackground:

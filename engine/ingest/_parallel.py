@@ -18,9 +18,11 @@ from queue import Empty
 from typing import Any
 
 from engine.config import RunConfig
+from engine.errors import InputError
 from engine.ingest._columns import Units
 from engine.ingest._normalise import Normaliser
 from engine.ingest._sources import Source, open_table
+from engine.ingest._staging import Stats, stage_batches
 from engine.store import PointWriter
 from engine.types import Geometry
 
@@ -57,9 +59,7 @@ def worker_count(source: Source, config: RunConfig) -> int:
     return max(1, min(wanted, source.path.stat().st_size // _MIN_BYTES_PER_WORKER))
 
 
-def stage_parallel(
-    jobs: list[PartJob], stats_factory: Callable[[], Any], on_rows: Callable[[int], None]
-) -> list[Any]:
+def stage_parallel(jobs: list[PartJob], on_rows: Callable[[int], None]) -> list[Stats]:
     """Run the jobs on a process pool; returns each worker's statistics."""
     ctx = multiprocessing.get_context("forkserver")  # fork is unsafe with Arrow's threads
     ctx.set_forkserver_preload(["engine.ingest._parallel"])  # import once, fork workers
@@ -68,7 +68,7 @@ def stage_parallel(
     with ProcessPoolExecutor(
         len(jobs), mp_context=ctx, initializer=_init, initargs=(queue,)
     ) as pool:
-        pending = {pool.submit(_run_part, job, stats_factory) for job in jobs}
+        pending = {pool.submit(_run_part, job) for job in jobs}
         results = []
         try:
             while pending:
@@ -98,28 +98,27 @@ def _init(queue: Any) -> None:
     _progress_queue = queue
 
 
-def _run_part(job: PartJob, stats_factory: Callable[[], Any]) -> Any:
-    from engine.errors import InputError
-    from engine.ingest import _prefetch
-
+def _run_part(job: PartJob) -> Stats:
     source = open_table(job.path, job.overrides).window(job.start, job.stop)
     normalise = Normaliser(
         source, job.crs, job.config, job.geometry, job.units, job.velocity_from_timeseries
     )
-    stats = stats_factory()
+    stats = Stats()
     writer = PointWriter(job.folder, job.partition_size_m, flush_bytes=job.flush_bytes)
-    rows = 0
+    last = 0
+
+    def on_batch(rows: int) -> None:
+        nonlocal last
+        if _progress_queue is not None:
+            _progress_queue.put(rows - last)
+        last = rows
+
     try:
-        for batch in _prefetch(source.batches(job.config.ingest.batch_rows)):
-            table = stats.keep_finite(normalise(batch, rows))
-            rows += batch.num_rows
-            stats.add(table, normalise)
-            writer.write(table, part=job.part)
-            if _progress_queue is not None:
-                _progress_queue.put(batch.num_rows)
+        stage_batches(
+            source, normalise, writer, job.part, stats, job.config.ingest.batch_rows, on_batch
+        )
     except InputError as exc:
         raise exc.shifted(source.rows_before()) from None
     finally:
         writer.close()
-    stats.rows_read = rows
     return stats
