@@ -112,18 +112,45 @@ class SyntheticParams(_Params):
     tunnel_l_hog_m: tuple[float, float] = Field((30.0, 80.0), description="Hogging zone (§III-B)")
     tunnel_d_sag_mm: tuple[float, float] = Field((1.0, 10.0), description="Sag depth (§III-B)")
     tunnel_d_hog_mm: tuple[float, float] = Field((1.0, 5.0), description="Hog height (§III-B)")
-    max_los_velocity_mm_yr: float = Field(15.0, gt=0, description="Largest LOS velocity (§III-B)")
+    los_velocity_mm_yr: tuple[float, float] = Field(
+        (1.0, 15.0),
+        description="Peak LOS rate of a point source, drawn uniformly; tunnels are scaled "
+        "down to the upper end (§III-B: 0–15 mm/yr; below ~1 mm/yr a source is noise)",
+    )
+    inflation_fraction: float = Field(
+        0.5, ge=0, le=1, description="Share of point sources that inflate (uplift)"
+    )
     atmosphere_a_mm2_yr2: tuple[float, float] = Field(
         (0.7, 1.8), description="Covariance C(d)=a·exp(-b·d): a range (§III-B)"
     )
     atmosphere_b_per_km: tuple[float, float] = Field(
         (0.8, 1.6), description="Covariance decay b range (§III-B)"
     )
+    sill_mm2_yr2: tuple[float, float] = Field(
+        (1.5, 2.9), description="Variogram sill; the nugget is sill − a (§II-B)"
+    )
+    min_nugget_mm2_yr2: float = Field(
+        0.1, ge=0, description="Smallest nugget (spike-noise variance) when sill − a is less"
+    )
     density: tuple[float, float] = Field(
-        (0.02, 0.30), description="Fraction of pixels observed in generated masks (§III-B)"
+        (0.02, 0.30),
+        description="Fraction of pixels observed in generated masks, drawn log-uniformly (§III-B)",
     )
     incidence_deg: tuple[float, float] = Field(
         (30.0, 46.0), description="Sentinel-1 IW incidence range"
+    )
+    heading_deg: dict[str, tuple[float, float]] = Field(
+        {"ascending": (-14.0, -8.0), "descending": (188.0, 194.0)},
+        description="Track angle ranges over Great Britain and Europe (EGMS track_angle)",
+    )
+    positive_min_points: int = Field(
+        4,
+        ge=0,
+        description="A positive needs this many observed pixels of strong deformation "
+        "(|D| ≥ max(floor, peak/2)); else it is drawn again. 0 = keep every draw",
+    )
+    positive_floor_mm_yr: float = Field(
+        1.0, ge=0, description="Smallest |D| that counts as observed deformation"
     )
 
 

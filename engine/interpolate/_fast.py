@@ -16,6 +16,7 @@ fraction) inverts the operator exactly when the mask is replaced by its mean.
 
 from __future__ import annotations
 
+import functools
 import logging
 
 import numpy as np
@@ -40,11 +41,17 @@ def _idct(a: NDArray) -> NDArray:
     return scipy.fft.idctn(a, type=2, norm="ortho")
 
 
+@functools.lru_cache(maxsize=8)
 def _eigen_2d(shape: tuple[int, int], sigma_px: float) -> NDArray[np.float32]:
-    """2-D DCT eigenvalues of the Gaussian; the 4σ truncation makes a few ~−3e-5."""
+    """2-D DCT eigenvalues of the Gaussian; the 4σ truncation makes a few ~−3e-5.
+
+    Cached (read-only): many tiles or training samples share one shape.
+    """
     rows, cols = shape
     g = np.outer(gaussian_eigenvalues(rows, sigma_px), gaussian_eigenvalues(cols, sigma_px))
-    return g.astype(_F32)
+    g = g.astype(_F32)
+    g.flags.writeable = False
+    return g
 
 
 def gaussian_dct(image: NDArray[np.floating], sigma_px: float) -> NDArray[np.float32]:

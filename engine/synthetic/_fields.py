@@ -1,8 +1,4 @@
-"""Synthetic data (§III-B): deformation, turbulent atmosphere, clustered masks and spike noise.
-
-These are the building blocks of synthetic velocity maps. For now they serve the
-interpolation tests and benchmark (known dense truth, sampled like real persistent-scatterer
-data); the training-sample generator of §III-B will be built on them.
+"""Random fields of the synthetic world (§III-B): atmosphere, clustered masks, spike noise.
 
 All functions are pure numpy, return float32 (or bool for masks) ``(rows, cols)`` arrays in
 mm/yr, and take ``rng: np.random.Generator | int | None`` for anything random.
@@ -15,10 +11,18 @@ import math
 
 import numpy as np
 import scipy.fft
-from numpy.typing import NDArray
+from numpy.typing import ArrayLike, NDArray
 from scipy import ndimage
 
-__all__ = ["clustered_mask", "mogi_bowl", "spike_noise", "turbulent_atmosphere"]
+__all__ = [
+    "atmosphere_cholesky",
+    "clustered_mask",
+    "exponential_covariance",
+    "mogi_bowl",
+    "nugget_noise",
+    "spike_noise",
+    "turbulent_atmosphere",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -140,6 +144,86 @@ def turbulent_atmosphere(
     white = rng.standard_normal((big_r, big_c), dtype=np.float32)
     field = scipy.fft.irfft2(scipy.fft.rfft2(white) * amplitude, s=(big_r, big_c))
     return np.ascontiguousarray(field[:rows, :cols], dtype=np.float32)
+
+
+def exponential_covariance(
+    dist_km: ArrayLike, *, a_mm2_yr2: float, b_per_km: float, nugget_mm2_yr2: float = 0.0
+) -> NDArray[np.float64]:
+    """The covariance of §II-B eq. 1: ``a·exp(−b·d)`` for ``d > 0``, the sill ``a + nugget`` at 0.
+
+    Examples
+    --------
+    >>> exponential_covariance([0.0, 1.0], a_mm2_yr2=1.0, b_per_km=1.0, nugget_mm2_yr2=0.5)
+    array([1.5       , 0.36787944])
+    """
+    d = np.asarray(dist_km, dtype=np.float64)
+    cov = a_mm2_yr2 * np.exp(-b_per_km * d)
+    return np.where(d > 0, cov, a_mm2_yr2 + nugget_mm2_yr2)
+
+
+def atmosphere_cholesky(
+    shape: Shape,
+    *,
+    a_mm2_yr2: float,
+    b_per_km: float,
+    pixel_size_m: float = 10.0,
+    rng: np.random.Generator | int | None = None,
+) -> NDArray[np.float32]:
+    """The paper's construction of :func:`turbulent_atmosphere`, for reference on small grids.
+
+    Builds the full covariance matrix of all pixel pairs and colours white noise with its
+    Cholesky factor (§III-B). Exact, but O(n³) in the number of pixels: keep ``rows·cols``
+    to a few thousand. The tests check the FFT synthesis against it.
+
+    Examples
+    --------
+    >>> atmosphere_cholesky((8, 8), a_mm2_yr2=1.0, b_per_km=1.0, rng=0).shape
+    (8, 8)
+    """
+    rows, cols = _check_shape(shape)
+    if rows * cols > 10_000:
+        raise ValueError("atmosphere_cholesky is O(n³); use turbulent_atmosphere for big grids")
+    rng = np.random.default_rng(rng)
+    r, c = np.divmod(np.arange(rows * cols), cols)
+    dist_km = np.hypot(r[:, None] - r[None, :], c[:, None] - c[None, :]) * pixel_size_m / 1000.0
+    cov = a_mm2_yr2 * np.exp(-b_per_km * dist_km)
+    lower = np.linalg.cholesky(cov + 1e-10 * a_mm2_yr2 * np.eye(rows * cols))
+    return (lower @ rng.standard_normal(rows * cols)).reshape(rows, cols).astype(np.float32)
+
+
+def nugget_noise(
+    count: int,
+    *,
+    nugget_mm2_yr2: float,
+    pool: NDArray[np.floating] | None = None,
+    rng: np.random.Generator | int | None = None,
+) -> NDArray[np.float32]:
+    """Spike noise for ``count`` points: the nugget of the covariance (§II-B).
+
+    With a ``pool`` of real noise values (the noise map ``N = y − Med(y)`` of a real dataset,
+    :func:`engine.denoise.noise_map`) the spikes are drawn from it with replacement, which
+    keeps the real data's heavy tails. Without one they are Laplace-distributed with
+    variance ``nugget_mm2_yr2``: heavier-tailed than Gaussian, as persistent scatterers are.
+
+    Examples
+    --------
+    >>> noise = nugget_noise(100_000, nugget_mm2_yr2=1.0, rng=0)
+    >>> round(float(noise.var()), 1)
+    1.0
+    >>> nugget_noise(3, nugget_mm2_yr2=1.0, pool=np.array([2.0]), rng=0).tolist()
+    [2.0, 2.0, 2.0]
+    """
+    rng = np.random.default_rng(rng)
+    if pool is not None:
+        values = np.asarray(pool, dtype=np.float32)
+        values = values[np.isfinite(values)]
+        if values.size == 0:
+            raise ValueError("the noise pool holds no finite values")
+        return values[rng.integers(0, values.size, size=count)]
+    if nugget_mm2_yr2 < 0:
+        raise ValueError(f"nugget_mm2_yr2 must be >= 0, got {nugget_mm2_yr2}")
+    scale = math.sqrt(nugget_mm2_yr2 / 2.0)  # Laplace variance is 2·scale²
+    return rng.laplace(0.0, scale, size=count).astype(np.float32)
 
 
 def spike_noise(
