@@ -25,7 +25,7 @@ from engine.errors import InputError
 from engine.grid import choose_crs
 from engine.ingest._columns import parse_geometry, parse_units
 from engine.ingest._normalise import WGS84, Normaliser
-from engine.ingest._parallel import PartJob, stage_parallel, worker_count
+from engine.ingest._parallel import PartJob, stage_parallel, start_server, worker_count
 from engine.ingest._raster import open_rasters
 from engine.ingest._sources import (
     RASTER_SUFFIXES,
@@ -115,6 +115,8 @@ def ingest(
     geometry = parse_geometry(options.geometry, origin="--geometry") if options.geometry else None
     units = parse_units(options.units) if options.units else None
     crs = options.crs or config.crs
+    if any(worker_count(s, config) > 1 for s in sources):
+        start_server()  # its imports overlap the sweep and the first batch read here
     store.sweep()
     staging = store.staging_dir()
     try:

@@ -19,14 +19,11 @@ dYYYYMMDD          float32  displacement in mm at that date (only with time seri
 
 from __future__ import annotations
 
-import threading
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-from pyproj import Transformer
 
 from engine.config import RunConfig
 from engine.errors import InputError
@@ -36,38 +33,12 @@ from engine.ingest._columns import (
     geometry_from_los_east,
     parse_geometry,
 )
+from engine.ingest._project import WGS84, project
 from engine.ingest._sources import Source
 from engine.timeseries import fit_velocity
 from engine.types import Geometry
 
-WGS84 = "EPSG:4326"
 _LOS_OF_COMPONENT = {Geometry.VERTICAL: (0.0, 0.0, 1.0), Geometry.EAST: (1.0, 0.0, 0.0)}
-_local = threading.local()
-_PARALLEL_ABOVE = 200_000
-
-
-def _transformer(src: str, dst: str) -> Transformer:
-    cache = _local.__dict__.setdefault("transformers", {})
-    if (src, dst) not in cache:
-        cache[(src, dst)] = Transformer.from_crs(src, dst, always_xy=True)
-    return cache[(src, dst)]
-
-
-def project(src: str, dst: str, a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Transform coordinates, on two threads for large arrays (PROJ releases the GIL)."""
-    if src == dst:
-        return a, b
-    if len(a) < _PARALLEL_ABOVE:
-        return _transformer(src, dst).transform(a, b)
-    half = len(a) // 2
-    with ThreadPoolExecutor(2) as pool:
-        parts = list(
-            pool.map(
-                lambda s: _transformer(src, dst).transform(a[s], b[s]),
-                (slice(0, half), slice(half, None)),
-            )
-        )
-    return np.concatenate([parts[0][0], parts[1][0]]), np.concatenate([parts[0][1], parts[1][1]])
 
 
 @dataclass

@@ -9,6 +9,7 @@ merges the workers' counts and relays their progress.
 from __future__ import annotations
 
 import multiprocessing
+import multiprocessing.forkserver
 import os
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
@@ -59,10 +60,22 @@ def worker_count(source: Source, config: RunConfig) -> int:
     return max(1, min(wanted, source.path.stat().st_size // _MIN_BYTES_PER_WORKER))
 
 
+def start_server() -> None:
+    """Start the process that workers fork from, so its imports overlap the caller's work."""
+    _context()
+    multiprocessing.forkserver.ensure_running()
+
+
+def _context() -> Any:
+    ctx = multiprocessing.get_context("forkserver")  # fork is unsafe with Arrow's threads
+    # import once, fork workers; pyarrow's to_numpy imports pandas on first use
+    ctx.set_forkserver_preload(["engine.ingest._parallel", "pandas"])
+    return ctx
+
+
 def stage_parallel(jobs: list[PartJob], on_rows: Callable[[int], None]) -> list[Stats]:
     """Run the jobs on a process pool; returns each worker's statistics."""
-    ctx = multiprocessing.get_context("forkserver")  # fork is unsafe with Arrow's threads
-    ctx.set_forkserver_preload(["engine.ingest._parallel"])  # import once, fork workers
+    ctx = _context()
     queue = ctx.Queue()
     rows = 0
     with ProcessPoolExecutor(
