@@ -15,7 +15,13 @@ Delaunay and matrix completion → crop to the model's input); :func:`build_data
 many as shards plus a manifest (``python -m engine synth``), :func:`open_dataset` reads them.
 """
 
-from engine.synthetic._build import SyntheticDataset, build_dataset, open_dataset, sample_labels
+from engine.synthetic._build import (
+    SyntheticDataset,
+    build_dataset,
+    generate_samples,
+    open_dataset,
+    sample_labels,
+)
 from engine.synthetic._fields import (
     atmosphere_cholesky,
     clustered_mask,
@@ -51,6 +57,7 @@ __all__ = [
     "build_dataset",
     "clustered_mask",
     "exponential_covariance",
+    "generate_samples",
     "los_unit_vector",
     "make_sample",
     "mogi",

@@ -36,7 +36,14 @@ from engine.config import RunConfig
 from engine.errors import InputError
 from engine.synthetic._sample import KINDS, VERSIONS, MaskSampler, Sample, make_sample
 
-__all__ = ["SyntheticDataset", "build_dataset", "open_dataset"]
+__all__ = [
+    "SyntheticDataset",
+    "build_dataset",
+    "generate_samples",
+    "open_dataset",
+    "sample_labels",
+    "sample_rng",
+]
 
 FORMAT = 1
 _CHUNK = 8  # samples per task: small enough for a smooth progress bar
@@ -119,7 +126,6 @@ def build_dataset(
         raise InputError("--n", f"{n} samples in shards of {shard_size}", "positive numbers")
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise InputError(str(out), "exists and is not an empty folder", "a new folder")
-    workers = workers or os.cpu_count() or 1
     plan = _Plan(kind, seed, config, masks)
     labels = sample_labels(kind, n, seed)
     partial = out.with_name(f".{out.name}.partial-{os.getpid()}")
@@ -130,7 +136,9 @@ def build_dataset(
         shards: list[dict[str, Any]] = []
         buffer: list[Sample] = []
         done = 0
-        for chunk in _generate(plan, labels, workers):
+        for chunk in generate_samples(
+            kind, labels, seed, config=config, masks=masks, workers=workers
+        ):
             for sample in chunk:
                 buffer.append(sample)
                 records.append(sample.record.to_dict())
@@ -153,7 +161,22 @@ def build_dataset(
     return manifest
 
 
-def _generate(plan: _Plan, labels: NDArray[np.uint8], workers: int) -> Iterator[list[Sample]]:
+def generate_samples(
+    kind: str,
+    labels: NDArray[np.uint8],
+    seed: int,
+    *,
+    config: RunConfig = RunConfig(),
+    masks: MaskSampler | None = None,
+    workers: int = 1,
+) -> Iterator[list[Sample]]:
+    """Samples ``0 … len(labels) − 1`` of a build, in order, in chunks of a few.
+
+    Sample ``i`` gets label ``labels[i]`` and the generator :func:`sample_rng` (seed, i),
+    so the output does not depend on ``workers`` (0 = one per CPU, 1 = this process).
+    """
+    plan = _Plan(kind, seed, config, masks)
+    workers = workers or os.cpu_count() or 1
     chunks = [
         [(i, int(labels[i])) for i in range(start, min(start + _CHUNK, labels.size))]
         for start in range(0, labels.size, _CHUNK)

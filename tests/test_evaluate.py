@@ -1,0 +1,52 @@
+"""Table I evaluation with the shipped weights (§IV-A)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from engine.cli import main
+from engine.errors import InputError
+from engine.evaluate import classification_rates, evaluate, overwrap_probabilities
+from engine.model import GroundNet, load_model
+
+
+def test_classification_rates_by_hand():
+    truth = np.array([1, 1, 1, 1, 0, 0, 0, 0, 0, 0])
+    pred = np.array([1, 1, 1, 0, 1, 0, 0, 0, 0, 0])
+    r = classification_rates(truth, pred)
+    assert r == {"accuracy": 0.8, "precision": 0.75, "recall": 0.75, "fpr": 1 / 6}
+
+
+def test_overwrap_probabilities_shape_and_range():
+    v = np.random.default_rng(0).normal(0, 3, (3, 224, 224)).astype(np.float32)
+    p = overwrap_probabilities(GroundNet().eval(), v, (14.0, 7.0), (0.0, 3.5, 7.0))
+    assert p.shape == (3, 2, 3) and ((p > 0) & (p < 1)).all()
+
+
+def test_shipped_weights_load_and_verify():
+    for version in ("sparse", "delaunay", "mc"):
+        model, card = load_model(version)
+        assert card["input_version"] == version and card["pixel_size_m"] == 10.0
+        assert not model.training
+
+
+def test_evaluate_json_shape_from_the_command_line(capsys):
+    assert main(["evaluate", "--n", "6", "--seed", "777", "--workers", "1", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert set(result["rows"]) == {"sparse", "delaunay", "mc"}
+    for row in result["rows"].values():
+        assert set(row) == {"accuracy", "precision", "recall", "fpr"}
+        assert all(0.0 <= x <= 1.0 for x in row.values())
+    assert result["n"] == 6 and result["seed"] == 777 and result["positives"] == 3
+    assert "combined" in result["overwrap"]["mc"] and "single_rho_14" in result["overwrap"]["mc"]
+    assert set(result["recall_by_velocity"]["mc"]) >= {"1-2", "3-5", "8-15"}
+
+
+def test_evaluate_refuses_a_training_seed():
+    _, card = load_model("mc")
+    seed = card["data"][0]["seed"]
+    with pytest.raises(InputError, match="training data"):
+        evaluate(4, seed, workers=1)
