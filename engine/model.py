@@ -19,7 +19,6 @@ the architecture, the training data, the metrics and the sha256 of the weights;
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 from typing import Any
@@ -31,6 +30,7 @@ from numpy.typing import NDArray
 from torch import nn
 
 from engine.errors import GroundwatchError
+from engine.hashing import sha256_files
 
 __all__ = [
     "ARCHITECTURES",
@@ -174,14 +174,6 @@ def build_model(arch: str = "groundnet", **kwargs: Any) -> nn.Module:
     return ARCHITECTURES[arch](**kwargs)
 
 
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def save_model(model: nn.Module, path: str | Path, card: dict[str, Any]) -> dict[str, Any]:
     """Write ``<path>.pt`` and its card ``<path>.json`` (with the sha256); returns the card."""
     path = Path(path).with_suffix(".pt")
@@ -190,7 +182,7 @@ def save_model(model: nn.Module, path: str | Path, card: dict[str, Any]) -> dict
     tmp = path.with_suffix(".pt.tmp")
     torch.save(state, tmp)
     tmp.replace(path)
-    card = dict(card, weights=path.name, sha256=sha256_file(path))
+    card = dict(card, weights=path.name, sha256=sha256_files(path))
     card_path = path.with_suffix(".json")
     card_path.write_text(json.dumps(card, indent=2, sort_keys=True) + "\n")
     return card
@@ -216,7 +208,7 @@ def load_model(
             f"{path}: weights or model card missing; train them with 'python -m engine train'"
         )
     card = json.loads(card_path.read_text())
-    actual = sha256_file(path)
+    actual = sha256_files(path)
     if actual != card.get("sha256"):
         raise ModelError(
             f"{path}: sha256 {actual[:12]}… does not match the model card ({card_path.name}: "

@@ -9,7 +9,6 @@ cannot be used raises :class:`~engine.errors.InputError` before the store is tou
 
 from __future__ import annotations
 
-import hashlib
 import itertools
 import logging
 import shutil
@@ -23,6 +22,7 @@ import numpy as np
 from engine.config import RunConfig
 from engine.errors import InputError
 from engine.grid import choose_crs
+from engine.hashing import sha256_files
 from engine.ingest._columns import parse_geometry, parse_units
 from engine.ingest._normalise import WGS84, Normaliser
 from engine.ingest._parallel import PartJob, stage_parallel, start_server, worker_count
@@ -256,12 +256,7 @@ class _HashInBackground:
 
     def _run(self, groups: Sequence[Sequence[Path]]) -> None:
         for files in groups:
-            h = hashlib.sha256()
-            for path in files:
-                with open(path, "rb") as fh:
-                    while chunk := fh.read(1 << 22):
-                        h.update(chunk)
-            self._hashes.append(h.hexdigest())
+            self._hashes.append(sha256_files(*files))
 
     def result(self) -> list[str]:
         self._thread.join()

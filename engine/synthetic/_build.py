@@ -18,7 +18,6 @@ folder that is renamed into place at the end, so a folder with a manifest is com
 
 from __future__ import annotations
 
-import hashlib
 import json
 import multiprocessing
 import os
@@ -34,6 +33,7 @@ from numpy.typing import NDArray
 
 from engine.config import RunConfig
 from engine.errors import InputError
+from engine.hashing import sha256_files
 from engine.synthetic._sample import KINDS, VERSIONS, MaskSampler, Sample, make_sample
 
 __all__ = [
@@ -223,7 +223,7 @@ def _write_shard(folder: Path, number: int, samples: list[Sample]) -> dict[str, 
     for key, array in arrays.items():
         name = f"{key}-{number:05d}.npy"
         np.save(folder / name, array, allow_pickle=False)
-        files[key] = {"file": name, "sha256": _sha256(folder / name)}
+        files[key] = {"file": name, "sha256": sha256_files(folder / name)}
     return {"count": len(samples), "first": samples[0].record.index, "files": files}
 
 
@@ -258,14 +258,6 @@ def _manifest(
         "shards": shards,
         "samples": records,
     }
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 @dataclass(frozen=True)
@@ -311,6 +303,6 @@ def open_dataset(path: str | Path, *, verify: bool = False) -> SyntheticDataset:
     if verify:
         for shard in manifest["shards"]:
             for entry in shard["files"].values():
-                if _sha256(path / entry["file"]) != entry["sha256"]:
+                if sha256_files(path / entry["file"]) != entry["sha256"]:
                     raise InputError(str(path / entry["file"]), "sha256 mismatch", "the manifest's")
     return SyntheticDataset(path, manifest)
