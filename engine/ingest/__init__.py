@@ -157,7 +157,7 @@ def ingest(
 
 def _crs_from_first_batch(source: Source, normalise: Normaliser, config: RunConfig) -> str:
     """Run CRS from the first rows read; :func:`ingest` checks it against the centroid of all."""
-    for batch in source.batches(min(config.ingest.batch_rows, 100_000)):
+    for batch in source.batches(min(config.ingest.batch_rows, 10_000)):  # a guess, checked later
         table = normalise(batch, 0)
         return choose_crs(table.column("lon").to_numpy(), table.column("lat").to_numpy())
     raise InputError(source.label, "file has no rows", "at least one point")
