@@ -2,9 +2,10 @@
 
 :class:`GroundNet` (default) is small and fully convolutional: four stride-2 stages (total
 stride 16), then the largest and the mean response of each feature over the patch, then
-one linear layer. A 224 px patch is a 14 × 14 window of the feature map, so
+one linear layer. Its convolutions are unpadded, so a 224 px patch is an 8 × 8 window of
+the feature map that depends on nothing outside the patch, and
 :meth:`GroundNet.patch_logits` scores every such window of a whole tile in one pass — the
-same numbers as cutting the patches out, up to the zero padding at patch edges.
+same numbers as cutting the patches out at a 16 px step.
 :class:`AlexNetLike` keeps AlexNet's layer shapes (11×11/4 stem, 5×5, three 3×3, three
 pooling steps, a fully connected head on 6 × 6) at a quarter of its widths, for comparison
 with the paper, which fine-tuned AlexNet.
@@ -19,6 +20,7 @@ the architecture, the training data, the metrics and the sha256 of the weights;
 
 from __future__ import annotations
 
+import copy
 import json
 from pathlib import Path
 from typing import Any
@@ -40,6 +42,7 @@ __all__ = [
     "ModelError",
     "build_model",
     "encode",
+    "for_inference",
     "load_model",
     "save_model",
 ]
@@ -68,9 +71,9 @@ def encode(wrapped: NDArray[np.floating]) -> torch.Tensor:
     return torch.from_numpy(np.stack([phase, observed.astype(np.float32)], axis=1))
 
 
-def _conv(cin: int, cout: int, stride: int = 1) -> nn.Sequential:
+def _conv(cin: int, cout: int, stride: int = 1, padding: int = 1) -> nn.Sequential:
     return nn.Sequential(
-        nn.Conv2d(cin, cout, 3, stride=stride, padding=1, bias=False),
+        nn.Conv2d(cin, cout, 3, stride=stride, padding=padding, bias=False),
         nn.BatchNorm2d(cout),
         nn.ReLU(inplace=True),
     )
@@ -78,6 +81,11 @@ def _conv(cin: int, cout: int, stride: int = 1) -> nn.Sequential:
 
 class GroundNet(nn.Module):
     """Fully convolutional patch classifier; total stride 16, receptive field ~180 px.
+
+    With ``padding=0`` (the default) every convolution is "valid": a patch's features do
+    not depend on what lies outside it, so :meth:`patch_logits` on a whole tile gives
+    exactly the logits of the patches cut out at a 16 px step. ``padding=1`` is the
+    earlier zero-padded variant (kept to load weights trained with it).
 
     Examples
     --------
@@ -90,20 +98,23 @@ class GroundNet(nn.Module):
 
     stride = 16
 
-    def __init__(self, width: int = 12, patch_px: int = 224) -> None:
+    def __init__(self, width: int = 12, patch_px: int = 224, padding: int = 0) -> None:
         super().__init__()
         w = width
-        self.window = patch_px // self.stride
         # stride early: full-resolution convolutions would cost most of the compute
         self.features = nn.Sequential(
-            _conv(INPUT_CHANNELS, w, 2),
-            _conv(w, 2 * w, 2),
-            _conv(2 * w, 4 * w, 2),
-            _conv(4 * w, 4 * w),
-            _conv(4 * w, 8 * w, 2),
-            _conv(8 * w, 8 * w),
-            _conv(8 * w, 8 * w),
+            _conv(INPUT_CHANNELS, w, 2, padding),
+            _conv(w, 2 * w, 2, padding),
+            _conv(2 * w, 4 * w, 2, padding),
+            _conv(4 * w, 4 * w, 1, padding),
+            _conv(4 * w, 8 * w, 2, padding),
+            _conv(8 * w, 8 * w, 1, padding),
+            _conv(8 * w, 8 * w, 1, padding),
         )
+        size = patch_px
+        for block in self.features:
+            size = (size + 2 * padding - 3) // block[0].stride[0] + 1
+        self.window = size  # a patch's extent in the feature map
         self.head = nn.Conv2d(16 * w, 1, 1)  # on [max, mean] of the features
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -165,6 +176,34 @@ class AlexNetLike(nn.Module):
 
 
 ARCHITECTURES: dict[str, type[nn.Module]] = {"groundnet": GroundNet, "alexnet": AlexNetLike}
+
+
+@torch.no_grad()
+def for_inference(model: nn.Module) -> nn.Module:
+    """A copy of ``model`` for scoring: batch norms folded into their convolutions, NHWC.
+
+    Folding removes a full pass over every feature map, which on whole tiles (memory-bound,
+    not compute-bound) is most of the time; the outputs agree to float32 rounding.
+    """
+    model = copy.deepcopy(model).eval()
+    for block in model.modules():
+        if isinstance(block, nn.Sequential) and len(block) == 3:
+            conv, norm = block[0], block[1]
+            if isinstance(conv, nn.Conv2d) and isinstance(norm, nn.BatchNorm2d):
+                scale = norm.weight / torch.sqrt(norm.running_var + norm.eps)
+                fused = nn.Conv2d(
+                    conv.in_channels,
+                    conv.out_channels,
+                    conv.kernel_size,
+                    stride=conv.stride,
+                    padding=conv.padding,
+                    bias=True,
+                )
+                fused.weight.copy_(conv.weight * scale[:, None, None, None])
+                bias = conv.bias if conv.bias is not None else torch.zeros_like(scale)
+                fused.bias.copy_(norm.bias + (bias - norm.running_mean) * scale)
+                block[0], block[1] = fused, nn.Identity()
+    return model.to(memory_format=torch.channels_last)
 
 
 def build_model(arch: str = "groundnet", **kwargs: Any) -> nn.Module:
