@@ -177,6 +177,9 @@ class SitesParams(_Params):
     levels: tuple[float, ...] = Field(
         (0.5, 0.75, 0.9), description="Probability levels that define sites (§IV-C)"
     )
+    ring_width_px: int = Field(
+        20, ge=1, description="Width of the ring around a site that its motion is measured against"
+    )
 
 
 class BaselineParams(_Params):
@@ -186,6 +189,9 @@ class BaselineParams(_Params):
     dilation_px: int = Field(18, ge=0, description="Dilation of thresholded points (§IV-C)")
     median_size_px: int = Field(3, ge=1, description="Median filter of the baseline (§IV-C)")
     min_points: int = Field(4, ge=1, description="Fewest points for a baseline site (§IV-C)")
+    ring_width_px: int = Field(
+        20, ge=1, description="Width of the ring around a site that its motion is measured against"
+    )
 
 
 class ValidateParams(_Params):
