@@ -69,7 +69,10 @@ class GridParams(_Params):
     pixel_size_m: float = Field(10.0, gt=0, description="Grid pixel size in metres (§II-B)")
     tile_size_px: int = Field(2500, ge=64, description="Tile edge in pixels (§IV-C)")
     tile_overlap_px: int = Field(
-        224, ge=0, description="Overlap added on each side of a tile: one CNN patch (§II-A)"
+        250,
+        ge=0,
+        description="Overlap added on each side of a tile: at least one CNN patch (§II-A); "
+        "250 makes a 2500 px tile a 3000 px raster, a fast FFT size (2948 has the factor 67)",
     )
 
 

@@ -207,7 +207,7 @@ def test_tiles_for_bounds_rejects_bad_bbox() -> None:
 
 def test_tiles_for_bounds_default_params() -> None:
     tiles = tiles_for_bounds((530_000.0, 180_000.0, 531_000.0, 181_000.0))
-    assert len(tiles) == 1 and tiles[0].size_m == 25_000.0 and tiles[0].shape == (2948, 2948)
+    assert len(tiles) == 1 and tiles[0].size_m == 25_000.0 and tiles[0].shape == (3000, 3000)
 
 
 def test_tile_transform_is_consistent_with_tile() -> None:

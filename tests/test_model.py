@@ -8,7 +8,15 @@ import numpy as np
 import pytest
 import torch
 
-from engine.model import GroundNet, ModelError, build_model, encode, load_model, save_model
+from engine.model import (
+    GroundNet,
+    ModelError,
+    build_model,
+    encode,
+    encode_wrapped,
+    load_model,
+    save_model,
+)
 from engine.synthetic import build_dataset
 from engine.train import TrainOptions, train
 from engine.wrap import wrap, wrap_stack
@@ -97,3 +105,14 @@ def test_load_refuses_weights_that_do_not_match_their_card(tmp_path):
     with pytest.raises(ModelError, match="missing"):
         load_model(tmp_path / "m")
     assert json.dumps(card)
+
+
+def test_tile_encoding_equals_wrap_then_encode_and_reuses_its_buffer():
+    rng = np.random.default_rng(3)
+    v = rng.normal(0, 8, (37, 41)).astype(np.float32)
+    v[rng.random(v.shape) < 0.3] = np.nan
+    first = encode_wrapped(v, 3.5, 7.0)
+    np.testing.assert_allclose(first.numpy(), encode(wrap(v, 3.5, 7.0)).numpy(), atol=2e-5)
+    buffer = first.permute(0, 2, 3, 1).numpy()
+    again = encode_wrapped(v, 1.75, 0.0, out=buffer)
+    np.testing.assert_allclose(again.numpy(), encode(wrap(v, 1.75, 0.0)).numpy(), atol=2e-5)

@@ -34,11 +34,11 @@ _F32 = np.float32
 
 
 def _dct(a: NDArray) -> NDArray:
-    return scipy.fft.dctn(a, type=2, norm="ortho")
+    return scipy.fft.dctn(a, type=2, norm="ortho", workers=-1)
 
 
 def _idct(a: NDArray) -> NDArray:
-    return scipy.fft.idctn(a, type=2, norm="ortho")
+    return scipy.fft.idctn(a, type=2, norm="ortho", workers=-1)
 
 
 @functools.lru_cache(maxsize=8)
