@@ -20,13 +20,15 @@ Two ways to score the patches, same weights:
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
+import scipy.fft
 import torch
 from numpy.typing import NDArray
 from scipy import ndimage
@@ -41,6 +43,7 @@ from engine.model import encode_wrapped, for_inference, load_model
 __all__ = [
     "ProbabilityMap",
     "TileDetection",
+    "data_window",
     "detect_tile",
     "detection_model",
     "merge_patches",
@@ -288,6 +291,48 @@ def detect_tile(
     """
     if model is None:
         model = detection_model("mc", config.grid.pixel_size_m)
+    looks = {k: np.asarray(v, dtype=np.float32) for k, v in sparse.items()}
+    shape = next(iter(looks.values())).shape
+    window = data_window(looks.values(), margin_px=config.model.patch_size_px)
+    if window is None:  # no point at all: nothing is scored
+        empty = {k: np.full(shape, np.nan, np.float32) for k in looks}
+        return TileDetection(empty, {}, combine({k: [v] for k, v in empty.items()}),
+                             {"interpolate": 0.0, "score": 0.0})  # fmt: skip
+    result = _detect_window({k: v[window] for k, v in looks.items()}, model, config, method,
+                            progress)  # fmt: skip
+    return _embed(result, window, shape)
+
+
+def data_window(
+    rasters: Iterable[NDArray[np.floating]], *, margin_px: int
+) -> tuple[slice, slice] | None:
+    """The part of a tile worth interpolating: the observed pixels' box plus ``margin_px``.
+
+    Beyond half a patch from every point the map is NaN anyway, and an empty stretch costs
+    the interpolation as much as a full one (more: the solver converges slower). The box is
+    widened, inside the tile, to sizes the FFT is fast at. None when nothing is observed.
+    """
+    observed = np.any([np.isfinite(r) for r in rasters], axis=0)
+    if not observed.any():
+        return None
+    out = []
+    for axis in (1, 0):
+        hits = np.flatnonzero(observed.any(axis=axis))
+        n = observed.shape[1 - axis]
+        start, stop = max(0, hits[0] - margin_px), min(n, hits[-1] + 1 + margin_px)
+        size = min(n, scipy.fft.next_fast_len(stop - start, real=True))
+        start = max(0, min(start, n - size))
+        out.append(slice(start, start + size))
+    return out[0], out[1]
+
+
+def _detect_window(
+    sparse: Mapping[str, NDArray[np.float32]],
+    model: torch.nn.Module,
+    config: RunConfig,
+    method: Method,
+    progress: Progress | None,
+) -> TileDetection:
     per_look = len(config.wrap.rho_mm_yr) * len(config.wrap.tau_mm_yr)
     total = per_look * len(sparse)
     dense, maps, seconds = {}, {}, {"interpolate": 0.0, "score": 0.0}
@@ -312,3 +357,26 @@ def detect_tile(
     for look, result in maps.items():
         groups.setdefault(look.split(":")[0], []).append(result.probability)
     return TileDetection(dense, maps, combine(groups), seconds)
+
+
+def _embed(
+    result: TileDetection, window: tuple[slice, slice], shape: tuple[int, int]
+) -> TileDetection:
+    """Put a window's results back at their place in the whole tile (NaN around)."""
+
+    def full(a: NDArray, fill: float | bool = np.nan) -> NDArray:
+        out = np.full(shape, fill, dtype=a.dtype)
+        out[window] = a
+        return out
+
+    rows, cols = window[0].start, window[1].start
+    maps = {
+        k: dataclasses.replace(m, probability=full(m.probability),
+                               centre_rows=m.centre_rows + rows, centre_cols=m.centre_cols + cols)
+        for k, m in result.maps.items()
+    }  # fmt: skip
+    c = result.combined
+    combined = Combined(full(c.probability), full(c.single_geometry, False),
+                        {g: full(s, False) for g, s in c.seen.items()})  # fmt: skip
+    velocity = {k: full(v) for k, v in result.velocity.items()}
+    return TileDetection(velocity, maps, combined, result.seconds)

@@ -4,6 +4,8 @@ Layout under the store root (``cache/`` by default, ``$GROUNDWATCH_HOME`` or ``-
 
     catalog.duckdb                        datasets, runs, tiles, sites
     datasets/<name>.<id>/points/geometry=<g>/tile_ix=<i>/tile_iy=<j>/*.parquet
+    tiles/<cache key>/                    one tile's rasters and sites (engine.runs)
+    runs/<run id>/                        one run's sites (engine.runs)
     tmp/                                  staging; anything here is garbage after a crash
 
 Writes are atomic: files are staged under ``tmp/``, moved into place, and only then does one
@@ -33,7 +35,7 @@ import pyarrow.parquet as pq
 from engine.errors import StoreError
 from engine.types import Bbox
 
-__all__ = ["DatasetInfo", "PointWriter", "Store", "default_store_path"]
+__all__ = ["DatasetInfo", "PointWriter", "Store", "default_store_path", "read_points_at"]
 
 logger = logging.getLogger(__name__)
 
@@ -68,6 +70,10 @@ CREATE TABLE IF NOT EXISTS runs (
     created TIMESTAMP NOT NULL,
     finished TIMESTAMP
 );
+ALTER TABLE runs ADD COLUMN IF NOT EXISTS crs VARCHAR;
+ALTER TABLE runs ADD COLUMN IF NOT EXISTS region VARCHAR;
+ALTER TABLE runs ADD COLUMN IF NOT EXISTS tiles_total INTEGER;
+ALTER TABLE runs ADD COLUMN IF NOT EXISTS summary JSON;
 CREATE TABLE IF NOT EXISTS tiles (
     run_id VARCHAR NOT NULL,
     tile_key VARCHAR NOT NULL,
@@ -90,6 +96,9 @@ CREATE TABLE IF NOT EXISTS sites (
     priority DOUBLE,
     PRIMARY KEY (run_id, site_id)
 );
+ALTER TABLE sites ADD COLUMN IF NOT EXISTS dv DOUBLE;
+ALTER TABLE sites ADD COLUMN IF NOT EXISTS motion VARCHAR;
+ALTER TABLE sites ADD COLUMN IF NOT EXISTS tile_key VARCHAR;
 """
 
 _TILE_BIAS = 1 << 19  # tile indices are packed into one int64 key with this offset
@@ -362,32 +371,10 @@ class Store:
         keys), so reading a small region of a national dataset is cheap.
         """
         info = self.dataset(name)
-        where, params = [], []
-        if bbox is not None:
-            minx, miny, maxx, maxy = (float(v) for v in bbox)
-            s = info.partition_size_m
-            where.append(
-                "tile_ix BETWEEN ? AND ? AND tile_iy BETWEEN ? AND ? "
-                "AND x >= ? AND x < ? AND y >= ? AND y < ?"
-            )
-            params += [int(minx // s), int(maxx // s), int(miny // s), int(maxy // s)]
-            params += [minx, maxx, miny, maxy]
-        if geometry is not None:
-            where.append("geometry = ?")
-            params.append(str(geometry))
-        select = ", ".join(f'"{c}"' for c in columns) if columns else "*"
-        sql = (
-            f"SELECT {select} FROM read_parquet('{info.path / 'points'}/**/*.parquet', "
-            "hive_partitioning = true, union_by_name = true)"
-        )
-        if where:
-            sql += " WHERE " + " AND ".join(where)
-        con = duckdb.connect(":memory:")
-        try:
-            table = con.sql(sql, params=params).to_arrow_table()
-        finally:
-            con.close()
-        return table
+        return read_points_at(
+            info.path / "points", info.partition_size_m, bbox=bbox, geometry=geometry,
+            columns=columns,
+        )  # fmt: skip
 
     def point_columns(self, name: str) -> list[str]:
         """Column names of a dataset's point table (dated columns last)."""
@@ -401,6 +388,46 @@ class Store:
         finally:
             con.close()
         return [r[0] for r in rel]
+
+
+def read_points_at(
+    folder: str | Path,
+    partition_size_m: float,
+    *,
+    bbox: Bbox | Sequence[float] | None = None,
+    geometry: str | None = None,
+    columns: Sequence[str] | None = None,
+) -> pa.Table:
+    """:meth:`Store.read_points` on a dataset's point folder, without the catalogue.
+
+    Pipeline workers read their tile this way, so they never wait on the catalogue lock
+    the process recording their results holds.
+    """
+    where, params = [], []
+    if bbox is not None:
+        minx, miny, maxx, maxy = (float(v) for v in bbox)
+        s = partition_size_m
+        where.append(
+            "tile_ix BETWEEN ? AND ? AND tile_iy BETWEEN ? AND ? "
+            "AND x >= ? AND x < ? AND y >= ? AND y < ?"
+        )
+        params += [int(minx // s), int(maxx // s), int(miny // s), int(maxy // s)]
+        params += [minx, maxx, miny, maxy]
+    if geometry is not None:
+        where.append("geometry = ?")
+        params.append(str(geometry))
+    select = ", ".join(f'"{c}"' for c in columns) if columns else "*"
+    sql = (
+        f"SELECT {select} FROM read_parquet('{Path(folder)}/**/*.parquet', "
+        "hive_partitioning = true, union_by_name = true)"
+    )
+    if where:
+        sql += " WHERE " + " AND ".join(where)
+    con = duckdb.connect(":memory:")
+    try:
+        return con.sql(sql, params=params).to_arrow_table()
+    finally:
+        con.close()
 
 
 def _children(folder: Path) -> list[Path]:

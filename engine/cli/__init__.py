@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from engine import __version__
-from engine.cli import _data, _model
+from engine.cli import _data, _model, _run, _validate
 
 __all__ = ["main"]
 
@@ -65,6 +65,6 @@ def _parser() -> argparse.ArgumentParser:
     parser.set_defaults(func=lambda args: parser.print_help())
     sub = parser.add_subparsers(title="commands", metavar="COMMAND")
 
-    for module in (_data, _model):
+    for module in (_data, _model, _run, _validate):
         module.register(sub)
     return parser

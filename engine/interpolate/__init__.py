@@ -98,8 +98,16 @@ import logging
 
 from engine.interpolate._common import InterpolateResult
 from engine.interpolate._core import complete, interpolate
+from engine.interpolate._fast import set_fft_workers
 from engine.interpolate._first_guess import delaunay, nearest
 
-__all__ = ["InterpolateResult", "complete", "delaunay", "interpolate", "nearest"]
+__all__ = [
+    "InterpolateResult",
+    "complete",
+    "delaunay",
+    "interpolate",
+    "nearest",
+    "set_fft_workers",
+]
 
 logger = logging.getLogger(__name__)

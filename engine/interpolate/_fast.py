@@ -33,12 +33,21 @@ logger = logging.getLogger(__name__)
 _F32 = np.float32
 
 
+# DCT threads: every core by default; pipeline workers, one per core, take one each
+_FFT_WORKERS = [-1]
+
+
+def set_fft_workers(n: int) -> None:
+    """Threads of the interpolation's DCTs in this process (-1 = one per core)."""
+    _FFT_WORKERS[0] = int(n)
+
+
 def _dct(a: NDArray) -> NDArray:
-    return scipy.fft.dctn(a, type=2, norm="ortho", workers=-1)
+    return scipy.fft.dctn(a, type=2, norm="ortho", workers=_FFT_WORKERS[0])
 
 
 def _idct(a: NDArray) -> NDArray:
-    return scipy.fft.idctn(a, type=2, norm="ortho", workers=-1)
+    return scipy.fft.idctn(a, type=2, norm="ortho", workers=_FFT_WORKERS[0])
 
 
 @functools.lru_cache(maxsize=8)
