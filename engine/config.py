@@ -199,6 +199,31 @@ class BaselineParams(_Params):
 
 class ValidateParams(_Params):
     radius_m: float = Field(20.0, gt=0, description="GNSS ↔ PS matching radius (004 §5.2)")
+    min_points: int = Field(
+        1, ge=1, description="Fewest PS within the radius for a benchmark to count (004: any)"
+    )
+    statistic: Literal["mean", "median"] = Field(
+        "mean",
+        description="How the PS velocities within the radius are combined: their mean, as in "
+        "004 Table 2, or the median, robust to a stray scatterer",
+    )
+    direction: Literal["los", "vertical"] = Field(
+        "los",
+        description="'los': GNSS projected on the points' mean line of sight (no assumption on "
+        "the InSAR side); 'vertical': each PS velocity divided by its los_up (motion assumed "
+        "vertical) and compared with the GNSS vertical rate",
+    )
+    search_m: float = Field(
+        1000.0, gt=0, description="Unmatched benchmarks report their nearest PS within this"
+    )
+    series_window: Literal["insar", "all"] = Field(
+        "insar",
+        description="GNSS series fitted over the InSAR dataset's dates (004 §5.2 compares the "
+        "same period) or over the whole record",
+    )
+    min_series_years: float = Field(
+        1.0, gt=0, description="Shortest GNSS series that gives a rate (less seasonal bias)"
+    )
 
 
 class RunConfig(_Params):

@@ -24,6 +24,7 @@ from engine.errors import InputError
 from engine.grid import choose_crs
 from engine.hashing import sha256_files
 from engine.ingest._columns import parse_geometry, parse_units
+from engine.ingest._gnss import Benchmarks, read_benchmarks, read_pairs
 from engine.ingest._normalise import WGS84, Normaliser
 from engine.ingest._parallel import PartJob, stage_parallel, start_server, worker_count
 from engine.ingest._raster import open_rasters
@@ -37,9 +38,20 @@ from engine.ingest._sources import (
     open_vector,
 )
 from engine.ingest._staging import Stats, stage_batches
+from engine.ingest._tenv3 import GnssSeries, read_tenv3
 from engine.store import DatasetInfo, PointWriter, Store
 
-__all__ = ["IngestOptions", "IngestProgress", "ingest", "open_sources"]
+__all__ = [
+    "Benchmarks",
+    "GnssSeries",
+    "IngestOptions",
+    "IngestProgress",
+    "ingest",
+    "open_sources",
+    "read_benchmarks",
+    "read_pairs",
+    "read_tenv3",
+]
 
 logger = logging.getLogger(__name__)
 
