@@ -364,16 +364,18 @@ class Store:
         bbox: Bbox | Sequence[float] | None = None,
         geometry: str | None = None,
         columns: Sequence[str] | None = None,
+        pids: Sequence[str] | None = None,
     ) -> pa.Table:
-        """Points of a dataset, optionally inside a run-CRS bounding box and of one geometry.
+        """Points of a dataset, optionally only in a run-CRS box, of a geometry or with given ids.
 
-        Only the tile partitions that meet the box are opened (DuckDB prunes on the hive
-        keys), so reading a small region of a national dataset is cheap.
+        ``pids`` are product point ids (the ``pid`` column). Only the tile partitions that
+        meet the box are opened (DuckDB prunes on the hive keys), so reading a small region
+        of a national dataset is cheap.
         """
         info = self.dataset(name)
         return read_points_at(
             info.path / "points", info.partition_size_m, bbox=bbox, geometry=geometry,
-            columns=columns,
+            columns=columns, pids=pids,
         )  # fmt: skip
 
     def point_columns(self, name: str) -> list[str]:
@@ -397,13 +399,15 @@ def read_points_at(
     bbox: Bbox | Sequence[float] | None = None,
     geometry: str | None = None,
     columns: Sequence[str] | None = None,
+    pids: Sequence[str] | None = None,
 ) -> pa.Table:
     """:meth:`Store.read_points` on a dataset's point folder, without the catalogue.
 
     Pipeline workers read their tile this way, so they never wait on the catalogue lock
     the process recording their results holds.
     """
-    where, params = [], []
+    where: list[str] = []
+    params: list[Any] = []
     if bbox is not None:
         minx, miny, maxx, maxy = (float(v) for v in bbox)
         s = partition_size_m
@@ -416,6 +420,10 @@ def read_points_at(
     if geometry is not None:
         where.append("geometry = ?")
         params.append(str(geometry))
+    if pids is not None:  # bound parameters: ids come from users
+        ids = [str(p) for p in pids]
+        where.append(f"pid IN ({', '.join('?' * len(ids))})" if ids else "FALSE")
+        params += ids
     select = ", ".join(f'"{c}"' for c in columns) if columns else "*"
     sql = (
         f"SELECT {select} FROM read_parquet('{Path(folder)}/**/*.parquet', "

@@ -17,6 +17,7 @@ gives 0.137 there). Sign convention: mm/yr, positive = towards the satellite (up
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as _dt
 import logging
 import math
@@ -34,12 +35,14 @@ from engine.types import Bbox
 
 if TYPE_CHECKING:
     from engine.ingest import Benchmarks, GnssSeries
+    from engine.store import Store
 
 __all__ = [
     "ValidationResult",
     "gnss_rates",
     "search_boxes",
     "validate_benchmarks",
+    "validate_dataset",
     "validate_pairs",
 ]
 
@@ -63,6 +66,7 @@ class ValidationResult:
     of sight, or vertical), ``insar_velocity`` (combined PS velocity), ``insar_spread``
     (their standard deviation), ``deviation`` (gnss_rate − insar_velocity) and
     ``abs_deviation``, all in mm/yr. ``stats`` are over the matched rows.
+    ``points`` holds the PS within the radius of each benchmark (one row per pair).
     """
 
     rows: pd.DataFrame
@@ -73,6 +77,9 @@ class ValidationResult:
     notes: tuple[str, ...] = ()
     n_benchmarks: int | None = None
     """Benchmarks given (rows may hold fewer: a left-out geometry; or more: one per geometry)."""
+    points: pd.DataFrame | None = dataclasses.field(default=None, repr=False, compare=False)
+    """PS within ``radius_m`` of a benchmark: ``id`` (the benchmark's), ``geometry`` and the
+    points' own ``pid``, ``x``, ``y``, ``lon``, ``lat``, ``velocity`` where given."""
 
     @property
     def matched(self) -> pd.DataFrame:
@@ -204,11 +211,12 @@ def validate_benchmarks(
     _require(rates, ("id", "x", "y", "rate_up"), "rates")
     _require(points, ("x", "y", "velocity"), "points")
     geometry = points["geometry"].astype(str) if "geometry" in points else None
-    parts, notes = [], []
+    parts, near, notes = [], [], []
     for g in sorted(geometry.unique()) if geometry is not None and len(points) else [None]:
         pts = points if g is None else points[(geometry == g).to_numpy()]
-        part, note = _match(rates, pts, g, params)
+        part, neighbours, note = _match(rates, pts, g, params)
         parts += [part] if len(part) else []
+        near.append(neighbours)
         notes += [note] if note else []
     empty = pd.DataFrame({"id": [], "geometry": [], "nearest_m": [], "deviation": []})
     rows = pd.concat(parts, ignore_index=True) if parts else empty.assign(matched=False)
@@ -220,7 +228,78 @@ def validate_benchmarks(
         params.statistic,
         tuple(notes),
         int(rates["id"].nunique()),
+        pd.concat(near, ignore_index=True),
     )
+
+
+def validate_dataset(
+    store: Store,
+    dataset: str,
+    benchmarks: Benchmarks,
+    *,
+    params: ValidateParams = ValidateParams(),
+    geometry: str | None = None,
+    start: DateLike | None = None,
+    end: DateLike | None = None,
+) -> ValidationResult:
+    """Validate a store dataset against GNSS benchmarks (the CLI's and the dashboard's path).
+
+    The benchmarks' rates are fitted (series over the dataset's dates when
+    ``params.series_window`` is ``"insar"``), then only the points within
+    ``max(search_m, radius_m)`` of a benchmark are read, never the whole (national) dataset,
+    and compared by :func:`validate_benchmarks`.
+
+    Parameters
+    ----------
+    store, dataset
+        Where the InSAR points are.
+    benchmarks
+        From :func:`engine.ingest.read_benchmarks` (or ``read_uploaded_benchmarks``).
+    params
+        Radius, statistic, direction, series window.
+    geometry
+        Compare only the points of this geometry; None compares each geometry.
+    start, end
+        Bounds of the GNSS series fits; given ones override the dataset's dates.
+
+    Returns
+    -------
+    ValidationResult
+        As :func:`validate_benchmarks`, its rows with ``lon``/``lat`` (WGS84) added.
+
+    Raises
+    ------
+    engine.errors.StoreError
+        No such dataset.
+    engine.errors.InputError
+        A geometry the dataset lacks; a GNSS series too short within the window.
+    """
+    from pyproj import Transformer
+
+    info = store.dataset(dataset)
+    if geometry is not None and geometry not in info.points:
+        known = " or ".join(sorted(info.points)) or "none"
+        raise InputError("geometry", f"{geometry!r} not in dataset {dataset!r}", known)
+    if params.series_window == "insar" and info.first_date and info.last_date:
+        start, end = start or info.first_date, end or info.last_date
+    rates = gnss_rates(benchmarks, crs=info.crs, start=start, end=end, params=params)
+    present = set(store.point_columns(dataset))
+    wanted = ("pid", "x", "y", "lon", "lat", "velocity", "geometry", *_LOS)
+    columns = [c for c in wanted if c in present]
+    # only the neighbourhood of each benchmark is read, never the whole (national) dataset
+    pad = max(params.search_m, params.radius_m)
+    tables = [
+        store.read_points(dataset, bbox=box, geometry=geometry, columns=columns).to_pandas()
+        for box in search_boxes(rates["x"], rates["y"], pad_m=pad)
+    ]
+    points = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame(columns=columns)
+    result = validate_benchmarks(rates, points, params=params)
+    rows = result.rows.copy()
+    to_lonlat = Transformer.from_crs(info.crs, "EPSG:4326", always_xy=True)
+    lon, lat = to_lonlat.transform(rows["x"].to_numpy(np.float64), rows["y"].to_numpy(np.float64))
+    rows.insert(rows.columns.get_loc("y") + 1, "lon", lon)
+    rows.insert(rows.columns.get_loc("lon") + 1, "lat", lat)
+    return dataclasses.replace(result, rows=rows)
 
 
 def validate_pairs(pairs: pd.DataFrame) -> ValidationResult:
@@ -333,13 +412,15 @@ def _positions(out: pd.DataFrame, crs: str | None, xy_crs: str | None) -> tuple[
 
 def _match(
     rates: pd.DataFrame, points: pd.DataFrame, geometry: str | None, params: ValidateParams
-) -> tuple[pd.DataFrame, str | None]:
-    """Rows of one geometry: PS within the radius of each benchmark, combined and compared."""
+) -> tuple[pd.DataFrame, pd.DataFrame, str | None]:
+    """Rows of one geometry: PS within the radius of each benchmark, combined and compared;
+    and those PS, one row per benchmark and point."""
     from scipy.spatial import cKDTree
 
     east = rates.reindex(columns=["rate_east"]).to_numpy(np.float64)
     if geometry == "east" and (params.direction == "vertical" or not np.isfinite(east).any()):
-        return pd.DataFrame(), "east: left out (needs GNSS east rates and direction 'los')"
+        left_out = "east: left out (needs GNSS east rates and direction 'los')"
+        return pd.DataFrame(), _neighbours(rates, points.iloc[:0], [], geometry), left_out
     bxy = rates[["x", "y"]].to_numpy(np.float64)
     xy = points[["x", "y"]].to_numpy(np.float64)
     v = points["velocity"].to_numpy(np.float64)
@@ -378,7 +459,20 @@ def _match(
         note = f"no points within {params.search_m:g} m of any benchmark"
     elif not has_los:
         note = f"{geometry}: no LOS vectors, GNSS vertical compared with the velocity as given"
-    return rows, note
+    return rows, _neighbours(rates, points, groups, geometry), note
+
+
+def _neighbours(
+    rates: pd.DataFrame, points: pd.DataFrame, groups: list[list[int]], geometry: str | None
+) -> pd.DataFrame:
+    """The PS of each benchmark's group, one row per (benchmark, point)."""
+    sizes = np.array([len(g) for g in groups], dtype=np.int64)
+    idx = np.fromiter((i for g in groups for i in g), dtype=np.int64, count=int(sizes.sum()))
+    keep = [c for c in ("pid", "x", "y", "lon", "lat", "velocity") if c in points]
+    out = points.iloc[idx][keep].reset_index(drop=True)
+    out.insert(0, "id", np.repeat(rates["id"].to_numpy()[: len(groups)], sizes))
+    out.insert(1, "geometry", geometry)
+    return out
 
 
 def _compare(

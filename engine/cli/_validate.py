@@ -70,32 +70,18 @@ def _validate(args: argparse.Namespace) -> dict[str, Any] | str:
 
 
 def _against_dataset(args: argparse.Namespace, params: Any) -> Any:
-    import pandas as pd
-
     from engine.errors import InputError
     from engine.ingest import read_benchmarks
     from engine.store import Store
-    from engine.validate import gnss_rates, search_boxes, validate_benchmarks
+    from engine.validate import validate_dataset
 
     if not args.dataset:
         raise InputError("--dataset", "missing", "the store dataset to compare with --gnss")
     start, end = _date(args.start, "--start"), _date(args.end, "--end")
     benchmarks = read_benchmarks(args.gnss, xy_crs=args.gnss_crs)  # before the store
-    store = Store(args.store)
-    info = store.dataset(args.dataset)
-    if params.series_window == "insar" and info.first_date and info.last_date:
-        start, end = start or info.first_date, end or info.last_date
-    rates = gnss_rates(benchmarks, crs=info.crs, start=start, end=end, params=params)
-    wanted = ["x", "y", "velocity", "geometry", "los_east", "los_north", "los_up"]
-    columns = [c for c in wanted if c in store.point_columns(args.dataset)]
-    # only the neighbourhood of each benchmark is read, never the whole (national) dataset
-    pad = max(params.search_m, params.radius_m)
-    tables = [
-        store.read_points(args.dataset, bbox=box, columns=columns).to_pandas()
-        for box in search_boxes(rates["x"], rates["y"], pad_m=pad)
-    ]
-    points = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame(columns=columns)
-    return validate_benchmarks(rates, points, params=params)
+    return validate_dataset(
+        Store(args.store), args.dataset, benchmarks, params=params, start=start, end=end
+    )
 
 
 def _date(text: str | None, option: str) -> str | None:

@@ -24,7 +24,7 @@ from engine.errors import InputError
 from engine.grid import choose_crs
 from engine.hashing import sha256_files
 from engine.ingest._columns import parse_geometry, parse_units
-from engine.ingest._gnss import Benchmarks, read_benchmarks, read_pairs
+from engine.ingest._gnss import Benchmarks, read_benchmarks, read_pairs, read_uploaded_benchmarks
 from engine.ingest._normalise import WGS84, Normaliser
 from engine.ingest._parallel import PartJob, stage_parallel, start_server, worker_count
 from engine.ingest._raster import open_rasters
@@ -51,6 +51,7 @@ __all__ = [
     "read_benchmarks",
     "read_pairs",
     "read_tenv3",
+    "read_uploaded_benchmarks",
 ]
 
 logger = logging.getLogger(__name__)

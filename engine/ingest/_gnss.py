@@ -16,8 +16,11 @@ Values are checked and converted to mm here; rates are fitted by :mod:`engine.va
 from __future__ import annotations
 
 import csv
+import dataclasses
 import logging
 import re
+import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -29,7 +32,7 @@ from engine.errors import InputError
 from engine.ingest._columns import unit_from_name
 from engine.ingest._tenv3 import GnssSeries, read_tenv3, read_text
 
-__all__ = ["Benchmarks", "read_benchmarks", "read_pairs"]
+__all__ = ["Benchmarks", "read_benchmarks", "read_pairs", "read_uploaded_benchmarks"]
 
 logger = logging.getLogger(__name__)
 
@@ -161,6 +164,56 @@ def read_benchmarks(path: str | Path, *, xy_crs: str | None = None) -> Benchmark
         out["kind"] = "campaign"
         _campaigns(df, out, path)
     return Benchmarks(str(path), _complete(out), series, xy_crs)
+
+
+def read_uploaded_benchmarks(
+    files: Sequence[tuple[str, bytes]], *, xy_crs: str | None = None
+) -> Benchmarks:
+    """Read benchmarks uploaded as ``(file name, content)`` pairs, e.g. from a browser.
+
+    Either one benchmark table, whose ``series`` column may name ``.tenv3`` files uploaded
+    with it, or ``.tenv3`` files only, each a benchmark. The files are written to a private
+    temporary folder and read by :func:`read_benchmarks`; paths in the result and in error
+    messages are the uploaded names.
+
+    Raises
+    ------
+    engine.errors.InputError
+        As :func:`read_benchmarks`; also no file, two files of one name, two tables, and
+        ``.tenv3`` files that the table does not name.
+    """
+    names = [Path(name).name for name, _ in files]  # no folders from outside
+    if not names:
+        raise InputError("upload", "no files", "a benchmark table or .tenv3 files")
+    for name in names:
+        if names.count(name) > 1 or not name.strip(". "):
+            raise InputError(name, "uploaded twice or unnamed", "files of distinct names")
+    tables = [n for n in names if Path(n).suffix.lower() != ".tenv3"]
+    if len(tables) > 1:
+        raise InputError(", ".join(tables), "more than one table", "one benchmark table")
+    with tempfile.TemporaryDirectory(prefix="groundwatch-gnss-") as tmp:
+        folder = Path(tmp)
+        for name, (_, data) in zip(names, files, strict=True):
+            (folder / name).write_bytes(data)
+        try:
+            if tables:
+                read = read_benchmarks(folder / tables[0], xy_crs=xy_crs)
+            else:
+                read = _merged([read_benchmarks(folder / n, xy_crs=xy_crs) for n in names])
+        except InputError as exc:
+            problem = exc.problem.replace(f"{folder}/", "")
+            raise InputError(
+                Path(exc.path).name, problem, exc.expected, column=exc.column, row=exc.row
+            ) from None
+    series = {k: s._replace(path=Path(s.path).name) for k, s in read.series.items()}
+    unused = set(names) - set(tables) - {s.path for s in series.values()}
+    if unused:
+        raise InputError(
+            ", ".join(sorted(unused)),
+            f"not named in the series column of {tables[0]}",
+            "only the .tenv3 files the table names",
+        )
+    return dataclasses.replace(read, path=", ".join(names), series=series)
 
 
 def read_pairs(path: str | Path, *, gnss_span_years: float | None = None) -> pd.DataFrame:
@@ -377,6 +430,20 @@ def _dates(df: pd.DataFrame, column: str, path: str | Path) -> pd.Series:
             row=i + 1,
         )
     return dates.dt.tz_localize(None) if dates.dt.tz is not None else dates
+
+
+def _merged(parts: list[Benchmarks]) -> Benchmarks:
+    """One benchmark set from several (one per ``.tenv3`` file)."""
+    table = pd.concat([b.table for b in parts], ignore_index=True)
+    repeated = table["id"].duplicated().to_numpy()
+    if repeated.any():
+        i = int(np.argmax(repeated))
+        raise InputError(
+            parts[i].path, f"station {table['id'].iloc[i]!r} repeated", "one file per station"
+        )
+    table["row"] = np.arange(len(table)) + 1
+    series = {k: v for b in parts for k, v in b.series.items()}
+    return Benchmarks(", ".join(b.path for b in parts), table, series, parts[0].xy_crs)
 
 
 def _complete(out: pd.DataFrame) -> pd.DataFrame:

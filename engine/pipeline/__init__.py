@@ -51,14 +51,17 @@ from engine.types import Tile
 __all__ = [
     "ExecutorSpec",
     "Region",
+    "RunPlan",
     "RunResult",
     "TileJob",
     "TileResult",
+    "plan_run",
     "plan_tiles",
     "process_tile",
     "raw_velocity",
     "resolve_region",
     "run",
+    "save_upload",
 ]
 
 Progress = Callable[[int, int], None]
@@ -145,7 +148,7 @@ def run(
     model_hash = load_model(model)[1]["sha256"]
     keys = {t.key: tile_cache_key(info, config, model_hash, t) for t in tiles}
     region_wkt = shapely.to_wkt(polygon, rounding_precision=3) if polygon is not None else None
-    run_key = _sha256({"tiles": sorted(keys.values()), "region": region_wkt, "crs": info.crs})
+    run_key = _run_key(keys.values(), region_wkt, info.crs)
     hit = find_finished_run(store, run_key)
     if hit is not None:
         if progress is not None:
@@ -201,6 +204,55 @@ def run(
         run_id, dataset, len(tiles), cached, False, summary["sites"], summary["baseline_sites"],
         time.perf_counter() - started, executor.describe(), peak, points, seconds,
     )  # fmt: skip
+
+
+@dataclass(frozen=True)
+class RunPlan:
+    """What :func:`run` would do, known before running it."""
+
+    tiles: int
+    tiles_cached: int
+    area_km2: float
+    """Area of the region within the dataset's extent."""
+    cached_run: str | None
+    """Id of the finished run that answers the request, if any."""
+
+
+def plan_run(
+    config: RunConfig,
+    dataset: str,
+    region: Region | None = None,
+    *,
+    store: Store | None = None,
+    model: str = "mc",
+) -> RunPlan:
+    """Tiles to compute and reuse for a request (for the dashboard to show, and to limit)."""
+    store = store or Store()
+    info = store.dataset(dataset)
+    polygon = resolve_region(region, info.crs)
+    tiles = plan_tiles(info, polygon, config)
+    model_hash = load_model(model)[1]["sha256"]
+    keys = [tile_cache_key(info, config, model_hash, t) for t in tiles]
+    extent = shapely.box(*info.bbox_xy)
+    area = extent.area if polygon is None else extent.intersection(polygon).area
+    region_wkt = shapely.to_wkt(polygon, rounding_precision=3) if polygon is not None else None
+    hit = find_finished_run(store, _run_key(keys, region_wkt, info.crs))
+    return RunPlan(len(tiles), len(finished_tiles(store, keys)), area / 1e6,
+                   hit.run_id if hit else None)  # fmt: skip
+
+
+def save_upload(store: Store, data: bytes, name: str) -> Path:
+    """Keep an uploaded region file in the store (named by its content) and return its path."""
+    digest = hashlib.sha256(data).hexdigest()[:16]
+    folder = store.root / "uploads"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{digest}-{Path(name).name}"
+    if not path.exists():
+        tmp = store.staging_dir() / path.name
+        tmp.write_bytes(data)
+        tmp.rename(path)
+        tmp.parent.rmdir()
+    return path
 
 
 def resolve_region(region: Region | None, crs: str) -> BaseGeometry | None:
@@ -308,6 +360,10 @@ def _result(info: RunInfo, *, cache_hit: bool, seconds: float) -> RunResult:
     return RunResult(info.run_id, info.dataset, s["tiles"], s["tiles"] if cache_hit else
                      s["tiles_cached"], cache_hit, s["sites"], s["baseline_sites"], seconds,
                      s.get("executor", ""), 0.0, s.get("points", 0))  # fmt: skip
+
+
+def _run_key(tile_keys: Any, region_wkt: str | None, crs: str) -> str:
+    return _sha256({"tiles": sorted(tile_keys), "region": region_wkt, "crs": crs})
 
 
 def _sha256(obj: Any) -> str:

@@ -31,9 +31,17 @@ from engine.sites import extract_sites
 from engine.store import Store, read_points_at
 from engine.types import Tile
 
-__all__ = ["TileJob", "TileResult", "process_tile", "raw_velocity"]
+__all__ = [
+    "POINT_COLUMNS",
+    "TileJob",
+    "TileResult",
+    "owned_by",
+    "process_tile",
+    "rasterize_looks",
+    "raw_velocity",
+]
 
-_COLUMNS = ("x", "y", "velocity", "geometry", "track")
+POINT_COLUMNS = ("x", "y", "velocity", "geometry", "track")
 
 
 @dataclass(frozen=True)
@@ -79,9 +87,9 @@ def process_tile(job: TileJob) -> TileResult:
         set_fft_workers(job.threads)
     tile, config = job.tile, job.config
     table = read_points_at(
-        job.points, job.partition_size_m, bbox=tile.bounds, columns=list(_COLUMNS)
+        job.points, job.partition_size_m, bbox=tile.bounds, columns=list(POINT_COLUMNS)
     )
-    looks = _rasterize_looks(table, tile)
+    looks = rasterize_looks(table, tile)
     if not looks:
         return TileResult(tile.key, job.cache_key, None, time.perf_counter() - started,
                           0, (), 0, _peak_rss_mb())  # fmt: skip
@@ -95,7 +103,7 @@ def process_tile(job: TileJob) -> TileResult:
         geometries=combined.seen, params=config.sites,
     )  # fmt: skip
     base = baseline_sites(velocity, transform, job.crs, counts=counts, params=config.baseline)
-    sites, base = _owned(sites, tile, job.crs), _owned(base, tile, job.crs)
+    sites, base = owned_by(sites, tile, job.crs), owned_by(base, tile, job.crs)
 
     store = Store(job.store_root)
     staging = store.staging_dir()
@@ -131,7 +139,7 @@ def raw_velocity(
     return mean.astype(np.float32), total.astype(np.int32)
 
 
-def _rasterize_looks(table, tile: Tile) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+def rasterize_looks(table, tile: Tile) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """Sparse velocity and point count per look: the geometry, with the track when a
     geometry has several tracks in the tile (four looks → §III-D's pair maximum)."""
     if table.num_rows == 0:
@@ -150,7 +158,7 @@ def _rasterize_looks(table, tile: Tile) -> dict[str, tuple[np.ndarray, np.ndarra
     return looks
 
 
-def _owned(sites: gpd.GeoDataFrame, tile: Tile, crs: str) -> gpd.GeoDataFrame:
+def owned_by(sites: gpd.GeoDataFrame, tile: Tile, crs: str) -> gpd.GeoDataFrame:
     """The sites whose centroid lies in the tile's core: each site belongs to one tile.
 
     Sites are cut from the whole raster, overlap included, so one up to the overlap's width
