@@ -1,4 +1,4 @@
-"""Groundwatch dashboard: entry page, shared sidebar and navigation."""
+"""Groundwatch dashboard: navigation, the shared sidebar, and the first-run demo."""
 
 from __future__ import annotations
 
@@ -6,43 +6,78 @@ import logging
 
 import streamlit as st
 
-from pages._shared.state import store_for_session
+from engine.demo import build_demo
+from engine.runs import list_runs
+from pages._shared.state import DATASET_KEY, PENDING_RUN_KEY, RUN_KEY, store_for_session
 
 st.set_page_config(page_title="Groundwatch", page_icon="🛰️", layout="wide")
 logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
 
+PAGES = [
+    st.Page("pages/overview.py", title="Overview", icon=":material/map:", default=True),
+    st.Page(
+        "pages/velocity_probability.py",
+        title="Velocity vs probability",
+        icon=":material/scatter_plot:",
+    ),
+    st.Page("pages/thresholds.py", title="Threshold comparison", icon=":material/balance:"),
+    st.Page("pages/site.py", title="Site drill-down", icon=":material/search:"),
+    st.Page("pages/time_series.py", title="Time series", icon=":material/show_chart:"),
+    st.Page("pages/corridor.py", title="Asset corridor", icon=":material/train:"),
+    st.Page("pages/gnss_validation.py", title="GNSS validation", icon=":material/satellite_alt:"),
+    st.Page("pages/rerun.py", title="Region rerun", icon=":material/refresh:"),
+]
 
-def overview() -> None:
-    """What is in the store: one row per ingested dataset."""
+
+def offer_demo() -> None:
+    """An empty store: explain, and offer to build the demo dataset with its run."""
     st.title("Groundwatch")
-    st.caption("Ground deformation found in Sentinel-1 InSAR velocity maps.")
-    datasets = store_for_session().datasets()
-    if not datasets:
-        st.info(
-            "The store is empty. Ingest a product with "
-            "`python -m engine ingest PATH --name NAME` and reload."
-        )
-        return
-    rows = []
-    for d in datasets:
-        s = d.summary()
-        rows.append(
-            {
-                "dataset": s["name"],
-                **{f"{g} points": n for g, n in s["points"].items()},
-                "CRS": s["crs"],
-                "velocity from": s["velocity_source"],
-                "first date": s["first_date"],
-                "last date": s["last_date"],
-            }
-        )
-    st.metric("Datasets", len(rows))
-    st.dataframe(rows, hide_index=True, use_container_width=True)
+    st.info(
+        "The store is empty. Build the demo — a 10 km benchmark scene with mining, tunnel, "
+        "quarry, dewatering and landslide sources, ingested and detected like a real product "
+        "(about a minute) — or ingest a product with `python -m engine ingest PATH --name NAME`."
+    )
+    if st.button("Build the demo", type="primary"):
+        bar = st.progress(0.0, text="Starting")
+        stages = {"scene": (0.0, 0.15), "ingest": (0.15, 0.25), "detect": (0.25, 1.0)}
+
+        def progress(stage: str, done: int, total: int) -> None:
+            lo, hi = stages[stage]
+            bar.progress(lo + (hi - lo) * done / max(total, 1), text=f"{stage} {done}/{total}")
+
+        result = build_demo(store_for_session(), progress=progress)
+        st.session_state[DATASET_KEY] = result.dataset.name
+        st.session_state[RUN_KEY] = result.run.run_id
+        st.rerun()
 
 
-with st.sidebar:
-    st.header("Groundwatch")
-    names = [d.name for d in store_for_session().datasets()]
-    st.selectbox("Dataset", names, key="dataset", placeholder="no datasets yet")
+def sidebar() -> None:
+    """Dataset and run pickers shared by every page."""
+    store = store_for_session()
+    names = [d.name for d in store.datasets()]
+    with st.sidebar:
+        st.header("Groundwatch")
+        if st.session_state.get(DATASET_KEY) not in names:
+            st.session_state.pop(DATASET_KEY, None)
+        dataset = st.selectbox("Dataset", names, key=DATASET_KEY)
+        runs = [r for r in list_runs(store, dataset) if r.status == "finished"]
+        labels = {r.run_id: _run_label(r) for r in runs}
+        if st.session_state.get(PENDING_RUN_KEY) in labels:  # a page asked for this run
+            st.session_state[RUN_KEY] = st.session_state.pop(PENDING_RUN_KEY)
+        if st.session_state.get(RUN_KEY) not in labels:
+            st.session_state[RUN_KEY] = runs[0].run_id if runs else None
+        st.selectbox("Run", list(labels), format_func=labels.get, key=RUN_KEY,
+                     placeholder="no run yet")  # fmt: skip
 
-st.navigation([st.Page(overview, title="Overview", icon="🗺️", default=True)]).run()
+
+def _run_label(run) -> str:
+    region = "region" if run.region else "whole dataset"
+    sites = run.summary.get("sites", {}).get("p50", 0)
+    return f"{run.created[:16]} · {region} · {sites} sites · {run.run_id[:6]}"
+
+
+if not store_for_session().datasets():
+    st.navigation([st.Page(offer_demo, title="Welcome", icon=":material/satellite_alt:")]).run()
+else:
+    sidebar()
+    st.navigation(PAGES).run()

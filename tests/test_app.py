@@ -25,13 +25,12 @@ def test_empty_store_explains_what_to_do(home: Store) -> None:
     assert "store is empty" in at.info[0].value
 
 
-def test_lists_ingested_datasets(home: Store, tmp_path: Path) -> None:
+def test_a_dataset_without_run_says_how_to_start_one(home: Store, tmp_path: Path) -> None:
     f = tmp_path / "p.csv"
     f.write_text("lon,lat,velocity_mm_yr\n-1.5,53.8,1.0\n-1.6,53.9,2.0\n")
     ingest([f], name="leeds", store=home, options=IngestOptions(geometry="ascending"))
     at = AppTest.from_file(APP, default_timeout=30).run()
     assert not at.exception
-    frame = at.dataframe[0].value
-    assert list(frame["dataset"]) == ["leeds"]
-    assert list(frame["ascending points"]) == [2]
     assert at.sidebar.selectbox[0].value == "leeds"
+    assert at.sidebar.selectbox[0].options == ["leeds"]
+    assert "No finished detection run" in at.info[0].value

@@ -1,0 +1,110 @@
+"""Asset corridor: the run's sites within a buffer of an uploaded route, ranked, with chainage."""
+
+from __future__ import annotations
+
+import json
+
+import pydeck as pdk
+import streamlit as st
+
+from engine.corridor import (
+    corridor_polygon,
+    corridor_sites,
+    example_route,
+    read_route,
+    route_length_m,
+    to_csv,
+    to_geojson,
+)
+from engine.errors import InputError
+from engine.sites import level_key
+from pages._shared import data
+from pages._shared.maps import MOTION_COLOURS, deck
+from pages._shared.state import require_run, store_for_session
+
+EXAMPLE_KEY = "corridor_example"
+TABLE = {
+    "rank": st.column_config.NumberColumn("Rank"),
+    "site_id": st.column_config.TextColumn("Site"),
+    "chainage_km": st.column_config.NumberColumn("Chainage (km)", format="%.3f"),
+    "offset_m": st.column_config.NumberColumn("Offset (m)", format="%.0f"),
+    "priority": st.column_config.NumberColumn("Priority", format="%.2f"),
+    "v_mean": st.column_config.NumberColumn("v mean (mm/yr)", format="%.1f"),
+    "dv": st.column_config.NumberColumn("dv (mm/yr)", format="%.1f"),
+    "motion": st.column_config.TextColumn("Motion"),
+    "p_max": st.column_config.NumberColumn("P max", format="%.2f"),
+    "area_m2": st.column_config.NumberColumn("Area (m²)", format="%.0f"),
+}
+TOOLTIP = {
+    "html": "<b>{site_id}</b> (rank {rank})<br/>chainage {chainage_km} km, offset {offset_m} m"
+    "<br/>v mean {v_mean} mm/yr, dv {dv} mm/yr ({motion})"
+}
+
+st.title("Asset corridor")
+st.caption(
+    "Upload a route (a GeoJSON, GeoPackage or zipped Shapefile line) to list the sites within "
+    "a buffer of it, ranked by priority, with chainage — the distance along the route from its "
+    "first vertex to the point nearest the site."
+)
+run = require_run()
+store = store_for_session()
+sites = data.sites(str(store.root), run.run_id)  # shared, read-only
+bounds = store.dataset(run.dataset).bbox_lonlat
+
+upload = st.file_uploader("Route", type=["geojson", "json", "gpkg", "zip"], key="corridor_upload")
+if st.button("Use an example route", key="corridor_example_button"):
+    st.session_state[EXAMPLE_KEY] = True
+left, right = st.columns(2)
+buffer_m = left.slider(
+    "Buffer either side of the route (m)", 50, 2000, 250, step=50, key="corridor_buffer_m"
+)
+levels = sorted(float(p) for p in sites["level"].unique()) or [0.5]
+level = right.selectbox(
+    "Probability level", levels, key="corridor_level", format_func=lambda p: f"P > {p:g}"
+)
+
+if upload is not None:
+    try:
+        route = read_route(upload.getvalue(), name=upload.name)
+    except InputError as exc:
+        st.error(str(exc))
+        st.stop()
+elif st.session_state.get(EXAMPLE_KEY):
+    route = example_route(bounds)
+    st.caption("Example route: a straight line across the dataset. Upload a file to replace it.")
+else:
+    st.info("Upload a route, or try an example route across the dataset.")
+    st.stop()
+
+found = corridor_sites(sites, route, buffer_m=buffer_m, level=level, crs=run.crs)
+motion = found["motion"].value_counts()
+cols = st.columns(4)
+cols[0].metric("Route length", f"{route_length_m(route, crs=run.crs) / 1000:.2f} km")
+cols[1].metric("Sites in corridor", len(found))
+cols[2].metric("Subsidence", int(motion.get("subsidence", 0)))
+cols[3].metric("Uplift", int(motion.get("uplift", 0)))
+
+st.dataframe(found[list(TABLE)], hide_index=True, column_config=TABLE)
+stem = f"corridor-{route['name'].item()}-{run.run_id[:6]}-{level_key(level)}-{buffer_m}m"
+down = st.columns(2)
+down[0].download_button("CSV", to_csv(found), f"{stem}.csv", "text/csv", key="corridor_csv")
+down[1].download_button(
+    "GeoJSON", to_geojson(found), f"{stem}.geojson", "application/geo+json", key="corridor_geojson"
+)
+
+shown = found[["site_id", "rank", "chainage_km", "offset_m", "v_mean", "dv", "motion", "geometry"]]
+shown = shown.round({"chainage_km": 3, "offset_m": 0, "v_mean": 1, "dv": 1}).assign(
+    colour=found["motion"].map(MOTION_COLOURS)
+)
+corridor = corridor_polygon(route, buffer_m, crs=run.crs)
+grey, black = [90, 90, 90], [20, 20, 20]
+layers = [
+    pdk.Layer("GeoJsonLayer", corridor.__geo_interface__, id="corridor",
+              get_fill_color=[*grey, 40], get_line_color=[*grey, 160], line_width_min_pixels=1),
+    pdk.Layer("GeoJsonLayer", route.to_crs("EPSG:4326").__geo_interface__, id="route",
+              get_line_color=[*black, 230], line_width_min_pixels=3),
+    pdk.Layer("GeoJsonLayer", json.loads(to_geojson(shown)), id="sites", pickable=True,
+              get_fill_color="properties.colour", get_line_color="properties.colour",
+              line_width_min_pixels=2),
+]  # fmt: skip
+st.pydeck_chart(deck(layers, corridor.total_bounds, TOOLTIP))
