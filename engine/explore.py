@@ -183,8 +183,19 @@ def baseline_variant(
     store: Store, run_id: str, params: BaselineParams, *, level: float = 0.5
 ) -> tuple[gpd.GeoDataFrame, dict]:
     """The baseline's sites with ``params`` over the run's tiles, and their comparison
-    with the run's CNN sites at ``level`` (:func:`engine.baseline.compare_sites`)."""
+    with the run's CNN sites at ``level`` (:func:`engine.baseline.compare_sites`).
+
+    Thresholds the run already computed with the same dilation, filter and minimum are
+    read from its stored baseline instead of being recomputed.
+    """
     info, tiles = _run_tiles(store, run_id)
+    cnn = read_sites(store, info.run_id)
+    ran = RunConfig.from_yaml(info.config_yaml).baseline
+    same = ran.model_copy(update={"thresholds_mm_yr": params.thresholds_mm_yr}) == params
+    if same and set(params.thresholds_mm_yr) <= set(ran.thresholds_mm_yr):
+        stored = read_sites(store, info.run_id, baseline=True)
+        base = stored[stored["threshold"].isin(params.thresholds_mm_yr)]
+        return base, compare_sites(cnn, base, level=level)
     dataset = store.dataset(info.dataset)
     points_folder, partition = _points_of(store, dataset)
     parts = []
@@ -203,7 +214,6 @@ def baseline_variant(
         base = gpd.GeoDataFrame(pd.concat(parts, ignore_index=True), crs="EPSG:4326")
     else:  # the empty frame with the right columns
         base = baseline_sites(np.zeros((1, 1)), Affine.identity(), info.crs, params=params)
-    cnn = read_sites(store, info.run_id)
     return base, compare_sites(cnn, base, level=level)
 
 

@@ -108,3 +108,21 @@ def test_region_rerun_lists_runs_and_refuses_a_region_outside(app_home: Store, d
     at.button[0].click()
     rerun(at)
     assert "does not overlap" in at.error[0].value
+
+
+def test_baseline_variant_reads_the_stored_thresholds_or_recomputes_the_same(
+    app_home: Store, demo_run
+):
+    from engine.config import BaselineParams
+    from engine.explore import baseline_variant
+
+    run, _ = demo_run
+    stored, _ = baseline_variant(app_home, run.run_id, BaselineParams(thresholds_mm_yr=(4.5,)))
+    assert len(stored) == run.summary["baseline_sites"]["t4.5"]
+    # 4.4 mm/yr is not stored: both thresholds are recomputed from the points, and the
+    # recomputation gives the pipeline's own count at 4.5
+    fresh, comparison = baseline_variant(
+        app_home, run.run_id, BaselineParams(thresholds_mm_yr=(4.4, 4.5))
+    )
+    assert comparison["baseline"]["t4.5"] == len(stored)
+    assert comparison["baseline"]["t4.4"] == int((fresh["threshold"] == 4.4).sum()) > 0
