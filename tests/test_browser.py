@@ -68,7 +68,19 @@ def server(demo_store: Store):
     proc.wait(timeout=20)
 
 
-def test_every_page_renders_its_content_without_an_exception(server: str):
+@pytest.fixture(scope="module")
+def benchmarks_csv(demo_store: Store, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Five GNSS benchmarks on demo points, rates = the points' velocities ± 0.5 mm/yr."""
+    points = demo_store.read_points("demo", columns=["lon", "lat", "velocity"]).to_pandas()
+    picked = points.iloc[:: max(1, len(points) // 5)].head(5)
+    path = tmp_path_factory.mktemp("gnss") / "benchmarks.csv"
+    rows = [f"B{i},{r.lon:.7f},{r.lat:.7f},{r.velocity + (-0.5) ** i:.2f}"
+            for i, r in enumerate(picked.itertuples())]  # fmt: skip
+    path.write_text("id,lon,lat,rate_mm_yr\n" + "\n".join(rows) + "\n")
+    return path
+
+
+def test_every_page_renders_its_content_without_an_exception(server: str, benchmarks_csv: Path):
     from playwright.sync_api import sync_playwright
 
     SHOTS.mkdir(parents=True, exist_ok=True)
@@ -77,6 +89,12 @@ def test_every_page_renders_its_content_without_an_exception(server: str):
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
         for path, marker in PAGES.items():
             page.goto(f"{server}/{path}", wait_until="networkidle")
+            if path == "corridor":  # show a real corridor, not the empty page
+                page.get_by_role("button", name="Use an example route").click()
+                marker = "Sites in corridor"
+            elif path == "gnss_validation":
+                page.locator('input[type="file"]').set_input_files(str(benchmarks_csv))
+                marker = "Benchmarks matched"
             page.get_by_text(marker).first.wait_for(timeout=90_000)
             _wait_until_idle(page)
             shot = SHOTS / f"{path or 'overview'}.png"
