@@ -1,19 +1,4 @@
-"""Validate stage: InSAR velocities against GNSS benchmarks (004 §5.2, Table 2, Fig. 7).
-
-A benchmark's GNSS rate comes from a published rate, from two campaigns (``Δ/Δt``, as 004
-divides the 2018–2020 change by 2 years) or from a daily series fitted by weighted least
-squares (:func:`engine.timeseries.fit_velocity`, weights ``1/σ²``). It is compared with the
-PS points within ``radius_m`` (20 m in 004), one geometry (ascending, descending, ...) at a
-time: the points' velocities are combined (their mean, as in 004, or median) and the GNSS
-motion is projected on their mean line of sight, ``e·los_east + n·los_north + u·los_up``
-(vertical only when the GNSS gives no horizontal rates, which are then taken as zero).
-
-Per benchmark the deviation is GNSS − InSAR (004 eq. 5; Table 2 prints its absolute value).
-Over all matched benchmarks: ``bias`` (mean deviation, 004's "± 1.5 mm"), mean |deviation|,
-RMSE, and ``r2``, the squared Pearson correlation of GNSS and InSAR rates, the R² of the
-trend line of 004 Fig. 7 (0.830 from Table 2; ``1 − SS_res/SS_tot`` about the 1:1 line
-gives 0.137 there). Sign convention: mm/yr, positive = towards the satellite (uplift).
-"""
+"""Matching GNSS benchmarks to PS points and the statistics of the comparison."""
 
 from __future__ import annotations
 
@@ -26,25 +11,13 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
-from numpy.typing import ArrayLike, NDArray
+from numpy.typing import NDArray
 
-from engine.config import TimeseriesParams, ValidateParams
-from engine.errors import InputError
-from engine.timeseries import DAYS_PER_YEAR, fit_velocity
-from engine.types import Bbox
+from engine.config import ValidateParams
 
 if TYPE_CHECKING:
-    from engine.ingest import Benchmarks, GnssSeries
-    from engine.store import Store
+    pass
 
-__all__ = [
-    "ValidationResult",
-    "gnss_rates",
-    "search_boxes",
-    "validate_benchmarks",
-    "validate_dataset",
-    "validate_pairs",
-]
 
 logger = logging.getLogger(__name__)
 
@@ -112,66 +85,6 @@ class ValidationResult:
         return out
 
 
-def gnss_rates(
-    benchmarks: Benchmarks,
-    *,
-    crs: str | None = None,
-    start: DateLike | None = None,
-    end: DateLike | None = None,
-    params: ValidateParams = ValidateParams(),
-) -> pd.DataFrame:
-    """Rates of every benchmark (mm/yr) and its position in ``crs``.
-
-    Parameters
-    ----------
-    benchmarks
-        From :func:`engine.ingest.read_benchmarks`.
-    crs
-        CRS of the points to compare with; benchmarks in lon/lat are projected to it, x/y in
-        ``benchmarks.xy_crs`` transformed. None keeps x/y as given.
-    start, end
-        Dates (inclusive) that bound the series fits, e.g. the InSAR period; None = all.
-    params
-        ``min_series_years``: a shorter series (within the window) is refused.
-
-    Returns
-    -------
-    pandas.DataFrame
-        ``id``, ``method`` (rate/campaign/series), ``lon``, ``lat``, ``x``, ``y``,
-        ``rate_east/north/up`` and ``std_east/north/up`` (NaN where unknown; series errors
-        are the formal white-noise ones, optimistic for GNSS), ``components`` (enu/up),
-        ``n_epochs``, ``span_years``.
-
-    Raises
-    ------
-    engine.errors.InputError
-        A series with too few days within the window.
-    ValueError
-        Benchmarks with lon/lat only and no ``crs``.
-    """
-    t = benchmarks.table
-    rate = t[[f"rate_{c}" for c in ENU]].to_numpy(np.float64, copy=True)
-    std = t[[f"std_{c}" for c in ENU]].to_numpy(np.float64, copy=True)
-    n_epochs, span = np.zeros(len(t), dtype=np.int64), np.full(len(t), np.nan)
-    camp = (t["kind"] == "campaign").to_numpy()
-    if camp.any():  # Δ/Δt over the campaign interval
-        years = (t["date2"] - t["date1"]).dt.days.to_numpy(np.float64)[camp] / DAYS_PER_YEAR
-        rate[camp, 2] = (t["value2_mm"] - t["value1_mm"]).to_numpy(np.float64)[camp] / years
-        std[camp, 2] = np.hypot(t["sigma1_mm"], t["sigma2_mm"]).to_numpy()[camp] / years
-        n_epochs[camp], span[camp] = 2, years
-    for i in np.flatnonzero((t["kind"] == "series").to_numpy()):
-        series = benchmarks.series[t["id"].iloc[i]]
-        rate[i], std[i], n_epochs[i], span[i] = _series_rate(series, start, end, params)
-    out = t[["id", "kind", "lon", "lat", "x", "y"]].rename(columns={"kind": "method"})
-    out[[f"rate_{c}" for c in ENU]] = rate
-    out[[f"std_{c}" for c in ENU]] = std
-    out["n_epochs"], out["span_years"] = n_epochs, span
-    horizontal = np.isfinite(out[["rate_east", "rate_north"]].to_numpy()).all(axis=1)
-    out["components"] = np.where(horizontal, "enu", "up")
-    out["x"], out["y"] = _positions(out, crs, benchmarks.xy_crs)
-    return out.reset_index(drop=True)
-
-
 def validate_benchmarks(
     rates: pd.DataFrame, points: pd.DataFrame, *, params: ValidateParams = ValidateParams()
 ) -> ValidationResult:
@@ -232,76 +145,6 @@ def validate_benchmarks(
     )
 
 
-def validate_dataset(
-    store: Store,
-    dataset: str,
-    benchmarks: Benchmarks,
-    *,
-    params: ValidateParams = ValidateParams(),
-    geometry: str | None = None,
-    start: DateLike | None = None,
-    end: DateLike | None = None,
-) -> ValidationResult:
-    """Validate a store dataset against GNSS benchmarks (the CLI's and the dashboard's path).
-
-    The benchmarks' rates are fitted (series over the dataset's dates when
-    ``params.series_window`` is ``"insar"``), then only the points within
-    ``max(search_m, radius_m)`` of a benchmark are read, never the whole (national) dataset,
-    and compared by :func:`validate_benchmarks`.
-
-    Parameters
-    ----------
-    store, dataset
-        Where the InSAR points are.
-    benchmarks
-        From :func:`engine.ingest.read_benchmarks` (or ``read_uploaded_benchmarks``).
-    params
-        Radius, statistic, direction, series window.
-    geometry
-        Compare only the points of this geometry; None compares each geometry.
-    start, end
-        Bounds of the GNSS series fits; given ones override the dataset's dates.
-
-    Returns
-    -------
-    ValidationResult
-        As :func:`validate_benchmarks`, its rows with ``lon``/``lat`` (WGS84) added.
-
-    Raises
-    ------
-    engine.errors.StoreError
-        No such dataset.
-    engine.errors.InputError
-        A geometry the dataset lacks; a GNSS series too short within the window.
-    """
-    from pyproj import Transformer
-
-    info = store.dataset(dataset)
-    if geometry is not None and geometry not in info.points:
-        known = " or ".join(sorted(info.points)) or "none"
-        raise InputError("geometry", f"{geometry!r} not in dataset {dataset!r}", known)
-    if params.series_window == "insar" and info.first_date and info.last_date:
-        start, end = start or info.first_date, end or info.last_date
-    rates = gnss_rates(benchmarks, crs=info.crs, start=start, end=end, params=params)
-    present = set(store.point_columns(dataset))
-    wanted = ("pid", "x", "y", "lon", "lat", "velocity", "geometry", *_LOS)
-    columns = [c for c in wanted if c in present]
-    # only the neighbourhood of each benchmark is read, never the whole (national) dataset
-    pad = max(params.search_m, params.radius_m)
-    tables = [
-        store.read_points(dataset, bbox=box, geometry=geometry, columns=columns).to_pandas()
-        for box in search_boxes(rates["x"], rates["y"], pad_m=pad)
-    ]
-    points = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame(columns=columns)
-    result = validate_benchmarks(rates, points, params=params)
-    rows = result.rows.copy()
-    to_lonlat = Transformer.from_crs(info.crs, "EPSG:4326", always_xy=True)
-    lon, lat = to_lonlat.transform(rows["x"].to_numpy(np.float64), rows["y"].to_numpy(np.float64))
-    rows.insert(rows.columns.get_loc("y") + 1, "lon", lon)
-    rows.insert(rows.columns.get_loc("lon") + 1, "lat", lat)
-    return dataclasses.replace(result, rows=rows)
-
-
 def validate_pairs(pairs: pd.DataFrame) -> ValidationResult:
     """Statistics of GNSS ↔ InSAR pairs already matched, such as 004 Table 2.
 
@@ -327,87 +170,6 @@ def validate_pairs(pairs: pd.DataFrame) -> ValidationResult:
     rows["abs_deviation"] = rows["deviation"].abs()
     rows["matched"] = np.isfinite(rows["deviation"].to_numpy(np.float64))
     return ValidationResult(rows, "given", _stats(rows[rows["matched"]]))
-
-
-def search_boxes(x: ArrayLike, y: ArrayLike, *, pad_m: float) -> list[Bbox]:
-    """Disjoint boxes that cover every point within ``pad_m`` of the benchmarks.
-
-    Cells of ``pad_m`` on a grid anchored at the origin; the cells within reach of each
-    benchmark are merged into runs along x. The boxes are half-open like
-    :meth:`engine.store.Store.read_points` bounding boxes, so no point is read twice.
-
-    Examples
-    --------
-    >>> boxes = search_boxes([150.0, 450.0], [50.0, 50.0], pad_m=100.0)
-    >>> len(boxes), boxes[0]
-    (3, Bbox(minx=0.0, miny=-100.0, maxx=600.0, maxy=0.0))
-    """
-    bx, by = np.asarray(x, np.float64).ravel(), np.asarray(y, np.float64).ravel()
-    if bx.size == 0:
-        return []
-    reach = np.array([-pad_m, 0.0, pad_m])
-    ix = np.floor((bx[:, None, None] + reach[None, :, None]) / pad_m).astype(np.int64)
-    iy = np.floor((by[:, None, None] + reach[None, None, :]) / pad_m).astype(np.int64)
-    cells = np.unique(
-        np.c_[
-            np.broadcast_to(iy, (bx.size, 3, 3)).ravel(),
-            np.broadcast_to(ix, (bx.size, 3, 3)).ravel(),
-        ],
-        axis=0,
-    )
-    # a run breaks where the row changes or the column jumps
-    brk = np.r_[True, (np.diff(cells[:, 0]) != 0) | (np.diff(cells[:, 1]) != 1)]
-    first, last = np.flatnonzero(brk), np.r_[np.flatnonzero(brk)[1:] - 1, len(cells) - 1]
-    return [
-        Bbox(
-            float(cells[a, 1] * pad_m),
-            float(cells[a, 0] * pad_m),
-            float((cells[b, 1] + 1) * pad_m),
-            float((cells[a, 0] + 1) * pad_m),
-        )
-        for a, b in zip(first, last, strict=True)
-    ]
-
-
-# ----------------------------------------------------------------------------- helpers
-def _series_rate(
-    s: GnssSeries, start: DateLike | None, end: DateLike | None, params: ValidateParams
-) -> tuple[NDArray[np.float32], NDArray[np.float32], int, float]:
-    """WLS rates of east, north, up (weights 1/σ²), their errors, days used and span."""
-    keep = np.ones(s.dates.size, dtype=bool)
-    if start is not None:
-        keep &= s.dates >= np.asarray(start, dtype="datetime64[D]")
-    if end is not None:
-        keep &= s.dates <= np.asarray(end, dtype="datetime64[D]")
-    dates = s.dates[keep]
-    span = (dates[-1] - dates[0]).astype(np.int64) / DAYS_PER_YEAR if dates.size else 0.0
-    if dates.size < 3 or span < params.min_series_years:
-        raise InputError(
-            s.path,
-            f"station {s.station}: {dates.size} days spanning {span:.2f} yr within "
-            f"{start or 'start'} … {end or 'end'}",
-            f"at least {params.min_series_years:g} yr of daily positions (widen the window)",
-        )
-    fit = fit_velocity(
-        s.enu_mm[:, keep], dates, weights=1.0 / s.sigma_mm[:, keep] ** 2, params=TimeseriesParams()
-    )
-    return fit.velocity, fit.velocity_std, int(fit.n_epochs[2]), float(span)
-
-
-def _positions(out: pd.DataFrame, crs: str | None, xy_crs: str | None) -> tuple[NDArray, NDArray]:
-    from pyproj import Transformer
-
-    x, y = out["x"].to_numpy(np.float64), out["y"].to_numpy(np.float64)
-    given = np.isfinite(x) & np.isfinite(y)
-    if given.any() and xy_crs and crs and xy_crs != crs:
-        x, y = np.array(Transformer.from_crs(xy_crs, crs, always_xy=True).transform(x, y))
-    if not given.all():
-        if crs is None:
-            raise ValueError("benchmarks given in lon/lat need the crs of the points")
-        lon, lat = out["lon"].to_numpy(np.float64), out["lat"].to_numpy(np.float64)
-        px, py = Transformer.from_crs("EPSG:4326", crs, always_xy=True).transform(lon, lat)
-        x, y = np.where(given, x, px), np.where(given, y, py)
-    return x, y
 
 
 def _match(
