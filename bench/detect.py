@@ -26,17 +26,9 @@ import numpy as np
 from engine.baseline import baseline_sites
 from engine.config import RunConfig
 from engine.detect import detect_tile, detection_model, probability_map
+from engine.pipeline import raw_velocity
 from engine.scenes import make_scene, score_sites
 from engine.sites import extract_sites
-
-
-def raw_velocity(scene) -> tuple[np.ndarray, np.ndarray]:
-    """Mean LOS of the looks that have a point in each pixel, and the point count."""
-    stack = np.stack(list(scene.velocity.values()))
-    counts = np.isfinite(stack).sum(axis=0)
-    with np.errstate(invalid="ignore"):
-        mean = np.nansum(stack, axis=0) / counts
-    return np.where(counts > 0, mean, np.nan).astype(np.float32), counts
 
 
 def main() -> None:
@@ -73,7 +65,8 @@ def main() -> None:
         0, 1
     ]
 
-    velocity, counts = raw_velocity(scene)
+    looks = list(scene.velocity.values())
+    velocity, counts = raw_velocity(looks, [np.isfinite(v).astype(np.int32) for v in looks])
     truth = scene.truth()
     sites = extract_sites(
         tile.combined.probability,

@@ -18,7 +18,6 @@ from dataclasses import dataclass
 import geopandas as gpd
 import numpy as np
 import pandas as pd
-import pyproj
 import rasterio
 from affine import Affine
 from numpy.typing import NDArray
@@ -32,7 +31,7 @@ from engine.grid import tile_transform
 from engine.pipeline._tile import owned_by, rasterize_looks, raw_velocity
 from engine.rasters import read_mosaic
 from engine.runs import RunInfo, get_run, read_sites, run_tiles
-from engine.store import Store, read_points_at
+from engine.store import DatasetInfo, Store, read_points_at
 from engine.types import Tile
 
 __all__ = [
@@ -135,7 +134,7 @@ def velocity_probability(
     v_edges = np.linspace(-20, 20, 41) if v_edges is None else np.asarray(v_edges, float)
     p_edges = np.linspace(0.0, 1.0, p_bins + 1)
     counts = np.zeros((len(v_edges) - 1, p_bins), dtype=np.int64)
-    points_folder, partition = _points_of(store, info)
+    points_folder, partition = _points_of(store.dataset(info.dataset))
     for tile, folder in tiles:
         c = tile.core_bounds
         table = read_points_at(points_folder, partition, bbox=c, columns=["x", "y", "velocity"])
@@ -169,7 +168,7 @@ def site_detail(store: Store, run_id: str, site_id: str, *, margin_m: float = 30
     snap_down = lambda v: math.floor((v - margin_m) / px) * px  # noqa: E731
     snap_up = lambda v: math.ceil((v + margin_m) / px) * px  # noqa: E731
     bounds = (snap_down(minx), snap_down(miny), snap_up(maxx), snap_up(maxy))
-    points_folder, partition = _points_of(store, store.dataset(info.dataset))
+    points_folder, partition = _points_of(store.dataset(info.dataset))
     points = read_points_at(points_folder, partition, bbox=bounds).to_pandas()
     for column in ("tile_ix", "tile_iy"):
         points = points.drop(columns=column, errors="ignore")
@@ -196,8 +195,7 @@ def baseline_variant(
         stored = read_sites(store, info.run_id, baseline=True)
         base = stored[stored["threshold"].isin(params.thresholds_mm_yr)]
         return base, compare_sites(cnn, base, level=level)
-    dataset = store.dataset(info.dataset)
-    points_folder, partition = _points_of(store, dataset)
+    points_folder, partition = _points_of(store.dataset(info.dataset))
     parts = []
     for tile, _ in tiles:
         table = read_points_at(points_folder, partition, bbox=tile.bounds,
@@ -230,10 +228,8 @@ def _run_tiles(store: Store, run_id: str) -> tuple[RunInfo, list[tuple[Tile, obj
     return info, tiles
 
 
-def _points_of(store: Store, info) -> tuple[str, float]:
-    if isinstance(info, RunInfo):
-        info = store.dataset(info.dataset)
-    return str(info.path / "points"), info.partition_size_m
+def _points_of(dataset: DatasetInfo) -> tuple[str, float]:
+    return str(dataset.path / "points"), dataset.partition_size_m
 
 
 def _read_window(
@@ -258,11 +254,6 @@ def _read_window(
             r0, c0 = round((maxy - top) / px), round((left - minx) / px)
             target[r0 : r0 + data.shape[0], c0 : c0 + data.shape[1]] = data
     return out
-
-
-def lonlat_of(x: NDArray, y: NDArray, crs: str) -> tuple[NDArray, NDArray]:
-    """WGS84 of run-CRS coordinates."""
-    return pyproj.Transformer.from_crs(crs, "EPSG:4326", always_xy=True).transform(x, y)
 
 
 def site_geojson(detail: SiteDetail) -> str:

@@ -142,13 +142,16 @@ def run(
     """
     started = time.perf_counter()
     store = store or Store()
-    info = store.dataset(dataset)
-    polygon = resolve_region(region, info.crs)
-    tiles = plan_tiles(info, polygon, config)
-    model_hash = load_model(model)[1]["sha256"]
-    keys = {t.key: tile_cache_key(info, config, model_hash, t) for t in tiles}
-    region_wkt = shapely.to_wkt(polygon, rounding_precision=3) if polygon is not None else None
-    run_key = _run_key(keys.values(), region_wkt, info.crs)
+    req = _request(config, dataset, region, store, model)
+    info, polygon, tiles, keys, region_wkt, run_key, model_hash = (
+        req.info,
+        req.polygon,
+        req.tiles,
+        req.keys,
+        req.region_wkt,
+        req.run_key,
+        req.model_hash,
+    )
     hit = find_finished_run(store, run_key)
     if hit is not None:
         if progress is not None:
@@ -228,17 +231,38 @@ def plan_run(
 ) -> RunPlan:
     """Tiles to compute and reuse for a request (for the dashboard to show, and to limit)."""
     store = store or Store()
+    req = _request(config, dataset, region, store, model)
+    extent = shapely.box(*req.info.bbox_xy)
+    area = extent.area if req.polygon is None else extent.intersection(req.polygon).area
+    hit = find_finished_run(store, req.run_key)
+    return RunPlan(len(req.tiles), len(finished_tiles(store, req.keys.values())), area / 1e6,
+                   hit.run_id if hit else None)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class _Request:
+    """A request resolved to its tiles and cache keys (what run and plan_run share)."""
+
+    info: DatasetInfo
+    polygon: BaseGeometry | None
+    tiles: list[Tile]
+    keys: dict[str, str]
+    region_wkt: str | None
+    run_key: str
+    model_hash: str
+
+
+def _request(
+    config: RunConfig, dataset: str, region: Region | None, store: Store, model: str
+) -> _Request:
     info = store.dataset(dataset)
     polygon = resolve_region(region, info.crs)
     tiles = plan_tiles(info, polygon, config)
     model_hash = load_model(model)[1]["sha256"]
-    keys = [tile_cache_key(info, config, model_hash, t) for t in tiles]
-    extent = shapely.box(*info.bbox_xy)
-    area = extent.area if polygon is None else extent.intersection(polygon).area
+    keys = {t.key: tile_cache_key(info, config, model_hash, t) for t in tiles}
     region_wkt = shapely.to_wkt(polygon, rounding_precision=3) if polygon is not None else None
-    hit = find_finished_run(store, _run_key(keys, region_wkt, info.crs))
-    return RunPlan(len(tiles), len(finished_tiles(store, keys)), area / 1e6,
-                   hit.run_id if hit else None)  # fmt: skip
+    run_key = _run_key(keys.values(), region_wkt, info.crs)
+    return _Request(info, polygon, tiles, keys, region_wkt, run_key, model_hash)
 
 
 def save_upload(store: Store, data: bytes, name: str) -> Path:
