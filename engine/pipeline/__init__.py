@@ -34,7 +34,7 @@ from engine.errors import InputError
 from engine.grid import tiles_for_bounds
 from engine.model import load_model
 from engine.pipeline._executors import ExecutorSpec, map_unordered
-from engine.pipeline._tile import TileJob, TileResult, process_tile, raw_velocity
+from engine.pipeline._tile import TileJob, TileResult, largest_first, process_tile, raw_velocity
 from engine.runs import (
     RunInfo,
     begin_run,
@@ -174,11 +174,13 @@ def run(
     if len(tiles) - cached == 1 and executor.kind == "process":
         executor = ExecutorSpec("inprocess")  # starting a pool costs more than it saves
     threads = 0 if executor.kind == "inprocess" else 1
+    todo = [t for t in tiles if keys[t.key] not in done]
+    if executor.worker_count() > 1:
+        todo = largest_first(todo, info.path / "points", info.partition_size_m)
     jobs = (
         TileJob(t, keys[t.key], str(info.path / "points"), info.partition_size_m, info.crs,
                 str(store.root), config, model, threads)
-        for t in tiles
-        if keys[t.key] not in done
+        for t in todo
     )  # fmt: skip
     finished, peak, points, seconds = cached, 0.0, 0, []
     for result in map_unordered(process_tile, jobs, executor):

@@ -9,14 +9,18 @@ file system) run it while one process records what they finished.
 from __future__ import annotations
 
 import json
+import math
 import os
+import re
 import resource
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
+import pyarrow.parquet as pq
 import pyproj
 import rasterio
 from affine import Affine
@@ -35,6 +39,7 @@ __all__ = [
     "POINT_COLUMNS",
     "TileJob",
     "TileResult",
+    "largest_first",
     "owned_by",
     "process_tile",
     "rasterize_looks",
@@ -124,6 +129,43 @@ def process_tile(job: TileJob) -> TileResult:
                       n_points, tuple(looks), len(sites), _peak_rss_mb())  # fmt: skip
 
 
+def largest_first(tiles: list[Tile], points: str | Path, partition_size_m: float) -> list[Tile]:
+    """``tiles`` by decreasing number of points, estimated from the partitions' row counts.
+
+    A tile's time grows with its data, so handing the big ones out first leaves small ones
+    for the end, when other workers would otherwise wait on one large tile.
+    """
+    rows = _partition_rows(Path(points))
+    s = partition_size_m
+
+    def estimate(tile: Tile) -> float:
+        minx, miny, maxx, maxy = tile.bounds
+        total = 0.0
+        for ix in range(math.floor(minx / s), math.floor(maxx / s) + 1):
+            for iy in range(math.floor(miny / s), math.floor(maxy / s) + 1):
+                if n := rows.get((ix, iy)):  # points spread evenly over their partition
+                    wx = min(maxx, (ix + 1) * s) - max(minx, ix * s)
+                    wy = min(maxy, (iy + 1) * s) - max(miny, iy * s)
+                    total += n * max(wx, 0.0) * max(wy, 0.0) / (s * s)
+        return total
+
+    return sorted(tiles, key=estimate, reverse=True)
+
+
+_PARTITION = re.compile(r"tile_ix=(-?\d+)/tile_iy=(-?\d+)/")
+
+
+def _partition_rows(points: Path) -> dict[tuple[int, int], int]:
+    """Rows per ``(tile_ix, tile_iy)`` partition, from the Parquet footers only."""
+    rows: dict[tuple[int, int], int] = {}
+    for path in points.glob("geometry=*/tile_ix=*/tile_iy=*/*.parquet"):
+        match = _PARTITION.search(path.relative_to(points).as_posix())
+        if match:
+            key = (int(match[1]), int(match[2]))
+            rows[key] = rows.get(key, 0) + pq.read_metadata(path).num_rows
+    return rows
+
+
 def raw_velocity(
     velocities: list[np.ndarray], counts: list[np.ndarray]
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -187,5 +229,15 @@ def _write_core(path: Path, array: np.ndarray, tile: Tile, crs: str) -> None:
 
 
 def _peak_rss_mb() -> float:
-    # ru_maxrss is in KiB on Linux
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 if os.name == "posix" else 0.0
+    # VmHWM is this process's own peak: ru_maxrss keeps the parent's across fork and exec,
+    # so a Dask worker spawned by a large driver would report the driver's memory
+    try:
+        status = Path("/proc/self/status").read_text()
+    except OSError:
+        status = ""
+    for line in status.splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    # ru_maxrss is in KiB on Linux, bytes on macOS
+    maxrss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss if os.name == "posix" else 0
+    return maxrss / (2**20 if sys.platform == "darwin" else 1024)
