@@ -110,7 +110,22 @@ class InterpolateParams(_Params):
 
 
 class SyntheticParams(_Params):
-    mogi_depth_m: tuple[float, float] = Field((3.0, 80.0), description="Mogi depth range (§III-B)")
+    mogi_depth_m: tuple[float, float] = Field(
+        (30.0, 800.0),
+        description="Mogi depth range, drawn log-uniformly: the paper's 3–80 read in pixels "
+        "of its 10 m product (§III-B), i.e. bowls of 2–60 px to half-peak",
+    )
+    quarry_size_m: tuple[float, float] = Field(
+        (100.0, 300.0), description="Quarry and clay-pit bowl length (§IV-C)"
+    )
+    dome_size_m: tuple[float, float] = Field(
+        (500.0, 3000.0),
+        description="Uplift dome diameter at 20 % of its peak, log-uniform (dewatering, "
+        "mine-water rebound; §IV-C)",
+    )
+    landslide_length_m: tuple[float, float] = Field(
+        (100.0, 500.0), description="Landslide block length (§IV-C)"
+    )
     tunnel_l_sag_m: tuple[float, float] = Field((30.0, 80.0), description="Sagging zone (§III-B)")
     tunnel_l_hog_m: tuple[float, float] = Field((30.0, 80.0), description="Hogging zone (§III-B)")
     tunnel_d_sag_mm: tuple[float, float] = Field((1.0, 10.0), description="Sag depth (§III-B)")

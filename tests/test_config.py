@@ -26,7 +26,7 @@ def test_defaults_are_the_papers() -> None:
     assert c.sites.levels == (0.5, 0.75, 0.9)
     assert c.baseline.thresholds_mm_yr == (3.0, 4.5, 5.0) and c.baseline.dilation_px == 18
     assert c.baseline.min_points == 4 and c.validate_.radius_m == 20
-    assert c.synthetic.mogi_depth_m == (3.0, 80.0)
+    assert c.synthetic.mogi_depth_m == (30.0, 800.0)
     assert c.synthetic.atmosphere_a_mm2_yr2 == (0.7, 1.8)
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,13 +20,16 @@ from rasterio import features
 from shapely.geometry import MultiPolygon, Polygon, shape
 
 from engine.config import RunConfig, SyntheticParams
-from engine.synthetic import Displacement, Viewing, mogi, to_los, tunnel
+from engine.synthetic import Displacement, Viewing, to_los
+from engine.synthetic._kinds import DRAWS as _DRAWS
+from engine.synthetic._kinds import KIND_NAMES
+from engine.synthetic._kinds import MODELS as _MODELS
 
 __all__ = ["SOURCE_KINDS", "SceneSource", "draw_sources", "render_source"]
 
 logger = logging.getLogger(__name__)
 
-SOURCE_KINDS: tuple[str, ...] = ("mining", "tunnel", "quarry", "dewatering", "landslide")
+SOURCE_KINDS: tuple[str, ...] = KIND_NAMES
 KM2_PER_SOURCE = 5.0  # source density; see draw_sources for why not denser
 MIN_SOURCES = 5
 EDGE_MARGIN_M = 300.0  # footprints stay this far inside the scene edge
@@ -35,7 +37,6 @@ SEPARATION_M = 200.0  # and this far from each other
 FOOTPRINT_FLOOR_MM_YR = 1.0
 FOOTPRINT_FRACTION = 0.2  # footprint: |u| ≥ max(floor, fraction · peak)
 _MAX_TRIES = 200  # draws per source before giving up on it
-_TUNNEL_END_M = 150.0  # a tunnel's settlement fades out over its last 150 m
 
 Params = dict[str, Any]
 
@@ -250,190 +251,3 @@ def _near(
     )
     others = [placed[i].footprint for i in near]
     return bool(np.any(shapely.dwithin(geometry, others, SEPARATION_M)))
-
-
-# --- the five kinds: parameter draws -------------------------------------------------------
-# Each draw returns the parameters plus ``reach_m`` (a bound on the footprint's distance from
-# the centre, used to keep centres inside) and ``render_radius_m`` (where the field is cut).
-
-
-def _draw_mining(rng: np.random.Generator, syn: SyntheticParams) -> Params:
-    """Mogi deflation under a coal panel: 3–15 mm/yr subsidence at 100–400 m depth."""
-    depth = float(rng.uniform(100.0, 400.0))
-    subsidence = float(rng.uniform(3.0, 15.0))
-    up_per_m3 = float(mogi(0.0, 0.0, depth_m=depth, volume_m3=1.0).up)
-    # |u| = s·d²/(d² + r²): cut where it is 0.2 mm/yr, at least 4 depths out
-    render = depth * max(4.0, math.sqrt(subsidence / 0.2 - 1.0))
-    return {
-        "depth_m": depth,
-        "subsidence_mm_yr": subsidence,
-        "volume_m3": -subsidence / up_per_m3,
-        "reach_m": 2.0 * depth,  # |u| ≥ 20 % of the peak within r = 2·depth
-        "render_radius_m": render,
-    }
-
-
-def _draw_tunnel(rng: np.random.Generator, syn: SyntheticParams) -> Params:
-    """A 1–3 km tunnel, straight or curved (radius 1.5–6 km), sagging 1–10 mm/yr."""
-    length = float(rng.uniform(1000.0, 3000.0))
-    l_sag = float(rng.uniform(*syn.tunnel_l_sag_m))
-    l_hog = float(rng.uniform(*syn.tunnel_l_hog_m))
-    curved = rng.random() < 0.5
-    curvature = float(rng.choice([-1.0, 1.0]) / rng.uniform(1500.0, 6000.0)) if curved else 0.0
-    reach = 0.5 * length + l_sag + l_hog
-    return {
-        "track": "curved" if curved else "straight",
-        "length_m": length,
-        "bearing_deg": float(rng.uniform(0.0, 180.0)),
-        "curvature_per_m": curvature,
-        "l_sag_m": l_sag,
-        "l_hog_m": l_hog,
-        "d_sag_mm_yr": float(rng.uniform(1.0, 10.0)),
-        "d_hog_mm_yr": float(rng.uniform(*syn.tunnel_d_hog_mm)),
-        "axis_depth_m": 2.0 * l_sag,  # trough width i = K·z₀, K = 0.5 (clay), as in training
-        "along_wavelength_m": float(rng.uniform(500.0, 2000.0)),
-        "along_modulation": float(rng.uniform(0.0, 0.3)),
-        "along_phase": float(rng.uniform(0.0, 2.0 * math.pi)),
-        "reach_m": reach,
-        "render_radius_m": reach + 20.0,
-    }
-
-
-def _draw_quarry(rng: np.random.Generator, syn: SyntheticParams) -> Params:
-    """A pit 200–500 m across (aspect 0.6–1) subsiding 5–15 mm/yr, edges smoothed over 20–50 m."""
-    length = float(rng.uniform(200.0, 500.0))
-    edge = float(rng.uniform(20.0, 50.0))
-    return {
-        "length_m": length,
-        "width_m": length * float(rng.uniform(0.6, 1.0)),
-        "orientation_deg": float(rng.uniform(0.0, 180.0)),
-        "subsidence_mm_yr": float(rng.uniform(5.0, 15.0)),
-        "edge_m": edge,
-        "reach_m": 0.5 * length + 2.0 * edge,  # tanh edge: 20 % at 0.7 edge widths out
-        "render_radius_m": 0.5 * length + 5.0 * edge,
-    }
-
-
-def _draw_dewatering(rng: np.random.Generator, syn: SyntheticParams) -> Params:
-    """Broad Gaussian uplift (groundwater recovery): σ 300–800 m, 2–8 mm/yr up."""
-    sigma = float(rng.uniform(300.0, 800.0))
-    return {
-        "sigma_m": sigma,
-        "uplift_mm_yr": float(rng.uniform(2.0, 8.0)),
-        "reach_m": 1.8 * sigma,  # 20 % of the peak at σ·√(2 ln 5) = 1.79σ
-        "render_radius_m": 4.0 * sigma,  # 0.03 % of the peak: no visible cut
-    }
-
-
-def _draw_landslide(rng: np.random.Generator, syn: SyntheticParams) -> Params:
-    """A lobe ≈ 200 × 500 m sliding 3–15 mm/yr downslope, sinking 10–40 % of that."""
-    length = float(rng.uniform(450.0, 650.0))
-    down_ratio = float(rng.uniform(0.1, 0.4))
-    # keep the 3-D peak within the 15 mm/yr of every source
-    horizontal = min(float(rng.uniform(3.0, 15.0)), 15.0 / math.hypot(1.0, down_ratio))
-    return {
-        "length_m": length,
-        "width_m": float(rng.uniform(180.0, 280.0)),
-        "azimuth_deg": float(rng.uniform(0.0, 360.0)),  # downslope, clockwise from north
-        "horizontal_mm_yr": horizontal,
-        "down_mm_yr": horizontal * down_ratio,
-        "reach_m": 0.5 * length,
-        "render_radius_m": 0.5 * length + 20.0,
-    }
-
-
-# --- the five kinds: 3-D rates at x, y metres from the centre -------------------------------
-
-
-def _mining(p: Params, x: NDArray, y: NDArray) -> Displacement:
-    u = mogi(x, y, depth_m=p["depth_m"], volume_m3=p["volume_m3"])
-    radius = p["render_radius_m"]
-    # fade the 1/r² tail (< 0.6 mm/yr here) to zero so the window edge leaves no step
-    w = _cosine_taper(np.hypot(x, y), 0.6 * radius, radius)
-    return Displacement(u.east * w, u.north * w, u.up * w)
-
-
-def _tunnel(p: Params, x: NDArray, y: NDArray) -> Displacement:
-    u = tunnel(
-        x,
-        y,
-        bearing_deg=p["bearing_deg"],
-        curvature_per_m=p["curvature_per_m"],
-        l_sag_m=p["l_sag_m"],
-        l_hog_m=p["l_hog_m"],
-        d_sag_mm=p["d_sag_mm_yr"],
-        d_hog_mm=p["d_hog_mm_yr"],
-        axis_depth_m=p["axis_depth_m"],
-        along_wavelength_m=p["along_wavelength_m"],
-        along_modulation=p["along_modulation"],
-        along_phase=p["along_phase"],
-    )
-    half = 0.5 * p["length_m"]
-    along = np.abs(_along_track(x, y, p["bearing_deg"], p["curvature_per_m"]))
-    w = _cosine_taper(along, half - _TUNNEL_END_M, half)  # a finite line, not an endless one
-    return Displacement(u.east * w, u.north * w, u.up * w)
-
-
-def _quarry(p: Params, x: NDArray, y: NDArray) -> Displacement:
-    along, across = _rotate(x, y, p["orientation_deg"])
-    a, b = 0.5 * p["length_m"], 0.5 * p["width_m"]
-    rho = np.sqrt((along / a) ** 2 + (across / b) ** 2)
-    mean_radius = math.sqrt(a * b)
-    outside = (rho - 1.0) * mean_radius  # ≈ signed distance to the rim, metres
-    edge = p["edge_m"]
-    shape_ = (1.0 - np.tanh(outside / edge)) / (1.0 + math.tanh(mean_radius / edge))
-    up = -p["subsidence_mm_yr"] * shape_
-    return Displacement(np.zeros_like(up), np.zeros_like(up), up)
-
-
-def _dewatering(p: Params, x: NDArray, y: NDArray) -> Displacement:
-    up = p["uplift_mm_yr"] * np.exp(-(x * x + y * y) / (2.0 * p["sigma_m"] ** 2))
-    return Displacement(np.zeros_like(up), np.zeros_like(up), up)
-
-
-def _landslide(p: Params, x: NDArray, y: NDArray) -> Displacement:
-    along, across = _rotate(x, y, p["azimuth_deg"])
-    rho2 = (along / (0.5 * p["length_m"])) ** 2 + (across / (0.5 * p["width_m"])) ** 2
-    lobe = np.where(rho2 < 1.0, (1.0 - np.minimum(rho2, 1.0) ** 2) ** 2, 0.0)  # smooth to 0
-    azimuth = math.radians(p["azimuth_deg"])
-    h = p["horizontal_mm_yr"] * lobe
-    return Displacement(h * math.sin(azimuth), h * math.cos(azimuth), -p["down_mm_yr"] * lobe)
-
-
-def _rotate(x: NDArray, y: NDArray, bearing_deg: float) -> tuple[NDArray, NDArray]:
-    """Coordinates along ``bearing_deg`` (clockwise from north) and to its right."""
-    theta = math.radians(bearing_deg)
-    s, c = math.sin(theta), math.cos(theta)
-    return x * s + y * c, x * c - y * s
-
-
-def _along_track(x: NDArray, y: NDArray, bearing_deg: float, curvature_per_m: float) -> NDArray:
-    """Arc length along the axis of :func:`engine.synthetic.tunnel` (same frame)."""
-    along, right = _rotate(x, y, bearing_deg)
-    if abs(curvature_per_m) < 1e-9:
-        return along
-    radius = 1.0 / abs(curvature_per_m)
-    dr = math.copysign(1.0, curvature_per_m) * right - radius
-    return radius * np.arctan2(along, -dr)
-
-
-def _cosine_taper(distance: NDArray, start: float, stop: float) -> NDArray:
-    """1 up to ``start``, a half cosine down to 0 at ``stop``, 0 beyond."""
-    t = np.clip((distance - start) / (stop - start), 0.0, 1.0)
-    return 0.5 * (1.0 + np.cos(np.pi * t))
-
-
-_DRAWS: dict[str, Callable[[np.random.Generator, SyntheticParams], Params]] = {
-    "mining": _draw_mining,
-    "tunnel": _draw_tunnel,
-    "quarry": _draw_quarry,
-    "dewatering": _draw_dewatering,
-    "landslide": _draw_landslide,
-}
-_MODELS: dict[str, Callable[[Params, NDArray, NDArray], Displacement]] = {
-    "mining": _mining,
-    "tunnel": _tunnel,
-    "quarry": _quarry,
-    "dewatering": _dewatering,
-    "landslide": _landslide,
-}

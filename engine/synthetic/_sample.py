@@ -254,7 +254,7 @@ def _draw_point(
     viewing: Viewing,
 ) -> _Source:
     p = config.synthetic
-    depth = float(rng.uniform(*p.mogi_depth_m))
+    depth = float(np.exp(rng.uniform(*np.log(p.mogi_depth_m))))  # log-uniform
     x, y = raster_coordinates(shape, centre_px=centre, pixel_size_m=config.grid.pixel_size_m)
     unit = to_los(mogi(x, y, depth_m=depth, volume_m3=1.0), viewing)
     peak_at = np.unravel_index(np.argmax(np.abs(unit)), shape)
