@@ -1,11 +1,17 @@
 """Probability of deformation at every pixel of an interpolated tile (§II-A, §III-C).
 
-The tile is wrapped at every interval ρ and offset τ; each wrapped map is classified patch
-by patch (224 px patches); ``P_ρ = max_τ P(ρ, τ)`` per patch, ``P = mean_ρ P_ρ``. A patch's
-probability belongs to its centre: the patch grid is spread bilinearly over the pixels
-between patch centres (held constant beyond the outermost ones), then merged with the
-paper's Gaussian (size 20 px, σ 5 px). Pixels with no observed point within half a patch
-get NaN: there is nothing there to detect, only interpolation.
+The default detector (:class:`engine.detector.GroundSeg`) scores the interpolated tile in
+one fully convolutional pass: its per-pixel probability is the map (sites follow it), and
+the probability of every 224 px patch — its largest block probability — is kept beside
+it at a 16 px step, exactly the numbers of patches cut out with their context.
+
+The paper-literal classifier (``--model paper``, the weights ``mc``/``delaunay``/``sparse``)
+works as the paper does. The tile is wrapped at every interval ρ and offset τ; each wrapped
+map is classified patch by patch (224 px patches); ``P_ρ = max_τ P(ρ, τ)`` per patch,
+``P = mean_ρ P_ρ``. A patch's probability belongs to its centre: the patch grid is spread
+bilinearly over the pixels between patch centres (held constant beyond the outermost ones),
+then merged with the paper's Gaussian (size 20 px, σ 5 px). Pixels with no observed point
+within half a patch get NaN: there is nothing there to detect, only interpolation.
 
 Two ways to score the patches, same weights:
 
@@ -36,6 +42,7 @@ from scipy import ndimage
 from engine.combine import Combined, combine
 from engine.config import RunConfig
 from engine.denoise import denoise
+from engine.detector import GroundSeg, encode_context, pixel_logits_to_map
 from engine.errors import GroundwatchError
 from engine.interpolate import interpolate
 from engine.model import encode_wrapped, for_inference, load_model
@@ -70,6 +77,9 @@ class ProbabilityMap:
     method: str
     step_px: int
     """Distance between patch centres (16 fully convolutional, the stride when sliding)."""
+    pixel_probability: NDArray[np.float32] | None = None
+    """The default detector's per-pixel probability (also ``probability``); None for the
+    paper's classifier, which has none."""
 
 
 @functools.lru_cache(maxsize=4)
@@ -77,7 +87,8 @@ def detection_model(name: str = "mc", pixel_size_m: float = 10.0) -> torch.nn.Mo
     """Shipped weights by name, folded for inference; refuses another pixel size.
 
     A model learned its sources in metres at one pixel size (DESIGN.md): the same bowl
-    on another grid is another shape.
+    on another grid is another shape. ``"paper"`` names the paper-literal classifier on
+    matrix-completion input (``"mc"``).
     """
     model, card = load_model(name)
     trained = float(card.get("pixel_size_m", pixel_size_m))
@@ -125,6 +136,8 @@ def probability_map(
         model = detection_model("mc", config.grid.pixel_size_m)
     obs = np.isfinite(v) if observed is None else np.asarray(observed, dtype=bool)
     patch = config.model.patch_size_px
+    if isinstance(model, GroundSeg):
+        return segment_map(v, obs, model, patch_px=patch)
     rhos, taus = config.wrap.rho_mm_yr, config.wrap.tau_mm_yr
     grid, centres_r, centres_c, step = patch_grid(
         model, v, rhos, taus, patch_px=patch, method=method, stride_px=config.detect.stride_px,
@@ -139,6 +152,35 @@ def probability_map(
     near_data = ndimage.uniform_filter(obs.astype(np.float32), size=patch, mode="constant") > 0
     probability[~near_data] = np.nan
     return ProbabilityMap(probability, p_rho, centres_r, centres_c, tuple(rhos), method, step)
+
+
+@torch.no_grad()
+def segment_map(
+    velocity: NDArray[np.float32],
+    observed: NDArray[np.bool_],
+    model: GroundSeg,
+    *,
+    patch_px: int = 224,
+) -> ProbabilityMap:
+    """The default detector's maps of a tile: per pixel, and per patch at a 16 px step.
+
+    Pixels farther than half a patch from every observed point are NaN, as for the paper's
+    maps; so is the ``model.context`` px rim, which has no context to be judged with.
+    """
+    x = torch.from_numpy(encode_context(velocity, observed))[None]
+    blocks = model.eval()(x.contiguous(memory_format=torch.channels_last))[0]
+    pixel = pixel_logits_to_map(blocks.numpy(), velocity.shape, stride=model.stride,
+                                context=model.context)  # fmt: skip
+    near_data = ndimage.uniform_filter(observed.astype(np.float32), size=patch_px,
+                                       mode="constant") > 0  # fmt: skip
+    pixel[~near_data] = np.nan
+    per_patch = patch_px // model.stride
+    step = 16 // model.stride
+    patches = torch.sigmoid(GroundSeg.patch_logits(blocks[None], per_patch))[0, ::step, ::step]
+    first = model.context + patch_px / 2.0 - 0.5
+    rows = first + 16.0 * np.arange(patches.shape[0])
+    cols = first + 16.0 * np.arange(patches.shape[1])
+    return ProbabilityMap(pixel, patches.numpy()[None], rows, cols, (), "segment", 16, pixel)
 
 
 def patch_grid(
@@ -333,7 +375,11 @@ def _detect_window(
     method: Method,
     progress: Progress | None,
 ) -> TileDetection:
-    per_look = len(config.wrap.rho_mm_yr) * len(config.wrap.tau_mm_yr)
+    per_look = (
+        1
+        if isinstance(model, GroundSeg)
+        else len(config.wrap.rho_mm_yr) * len(config.wrap.tau_mm_yr)
+    )
     total = per_look * len(sparse)
     dense, maps, seconds = {}, {}, {"interpolate": 0.0, "score": 0.0}
     for k, (look, raw) in enumerate(sparse.items()):
@@ -372,6 +418,8 @@ def _embed(
     rows, cols = window[0].start, window[1].start
     maps = {
         k: dataclasses.replace(m, probability=full(m.probability),
+                               pixel_probability=None if m.pixel_probability is None
+                               else full(m.pixel_probability),
                                centre_rows=m.centre_rows + rows, centre_cols=m.centre_cols + cols)
         for k, m in result.maps.items()
     }  # fmt: skip

@@ -1,16 +1,29 @@
-"""Table I on a fresh synthetic test set: sparse vs Delaunay vs matrix completion (§IV-A).
+"""Detection skill on a fresh synthetic test set, against the physical limit (§IV-A, Table I).
 
 A test set is generated with its own seed (refused when a model was trained on a build of
-that seed) and classified by the model of each input version with the paper's
-over-wrapping: ``P_ρ = max_τ P(ρ, τ)``, ``P = mean_ρ P_ρ`` (§III-C), positive when
-``P > 0.5``. Besides the four figures of Table I it reports recall per bin of peak LOS
-velocity (the smallest rate the detector sees) and, for each version, what over-wrapping
-buys over a single interval with no offset.
+that seed) and scored by:
+
+* the **default** detector (:class:`engine.detector.GroundSeg`) on the matrix-completion
+  canvas: positive when its patch probability is > 0.5; its per-pixel probability is
+  compared with each positive's truth mask (IoU);
+* the **paper**-literal classifiers of each input version with the paper's over-wrapping,
+  ``P_ρ = max_τ P(ρ, τ)``, ``P = mean_ρ P_ρ`` (§III-C), positive when ``P > 0.5`` —
+  Table I's rows;
+* two references on the raw observations (:mod:`engine.references`), at the default
+  detector's false-positive rate: the **oracle** matched filter that knows each source
+  (the physical limit) and the **scan** over positions and bowl widths that does not (the
+  classical detector). The oracle's threshold is ``z₁₋α`` times the spread of its
+  statistic on the negatives (each scored with a random bowl); the scan's is the
+  ``1 − α`` quantile of its statistic on the negatives.
+
+Every rate is a fraction (0–1). Recall is also given by peak LOS velocity and by source
+size (the half-peak radius in pixels).
 """
 
 from __future__ import annotations
 
 import itertools
+import math
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -18,16 +31,20 @@ from typing import Any
 import numpy as np
 import torch
 from numpy.typing import NDArray
+from scipy import stats
 
 from engine.config import RunConfig
+from engine.detector import encode_context, pixel_logits_to_map
 from engine.errors import InputError
-from engine.model import encode, load_model
+from engine.model import encode, for_inference, load_model
 from engine.synthetic import VERSIONS, generate_samples, sample_labels
 from engine.wrap import wrap_stack
 
-__all__ = ["classification_rates", "evaluate", "overwrap_probabilities"]
+__all__ = ["classification_rates", "evaluate", "overwrap_probabilities", "score_default"]
 
 VELOCITY_BINS = (1.0, 2.0, 3.0, 5.0, 8.0, 15.0)
+SIZE_BINS = {"lt5px": (0.0, 5.0), "5-20px": (5.0, 20.0), "gt20px": (20.0, math.inf)}
+DEFAULT_MODEL = "default"
 Progress = Callable[[str, int, int], None]
 
 
@@ -76,6 +93,35 @@ def overwrap_probabilities(
     return out.astype(np.float32)
 
 
+@torch.no_grad()
+def score_default(
+    model: torch.nn.Module,
+    canvases: NDArray[np.floating],
+    observed: NDArray[np.bool_],
+    *,
+    batch_size: int = 16,
+) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
+    """Patch probabilities ``(n,)`` and per-pixel probabilities ``(n, s, s)`` of patches.
+
+    ``canvases`` are the patches with the detector's context around them.
+    """
+    model.eval()
+    patch, pixels = [], []
+    for start in range(0, canvases.shape[0], batch_size):
+        x = torch.from_numpy(encode_context(canvases[start : start + batch_size],
+                                            observed[start : start + batch_size]))  # fmt: skip
+        z = model(x)
+        patch.append(torch.sigmoid(z.amax(dim=(1, 2))).numpy())
+        for zi in z.numpy():
+            full = pixel_logits_to_map(zi, canvases.shape[1:], stride=model.stride,
+                                       context=model.context)  # fmt: skip
+            c = model.context
+            pixels.append(
+                full[c : c + zi.shape[0] * model.stride, c : c + zi.shape[1] * model.stride]
+            )
+    return np.concatenate(patch), np.stack(pixels)
+
+
 def evaluate(
     n: int,
     seed: int,
@@ -83,70 +129,139 @@ def evaluate(
     kind: str = "point",
     config: RunConfig = RunConfig(),
     versions: Sequence[str] = VERSIONS,
+    default: str | None = DEFAULT_MODEL,
+    references: bool = True,
     workers: int = 0,
     progress: Progress | None = None,
 ) -> dict[str, Any]:
-    """Generate ``n`` samples with ``seed``, classify them with each shipped model.
+    """Generate ``n`` samples of ``kind`` with ``seed`` and score them; see the module doc.
 
-    Returns
-    -------
-    dict
-        ``{"rows": {version: {accuracy, precision, recall, fpr}}, "recall_by_velocity":
-        {version: {"lo-hi": recall}}, "overwrap": {version: {"single_rho_<ρ>": rates,
-        "combined": rates}}, "n", "seed", "kind", "seconds"}``; fractions in 0–1.
+    Parameters
+    ----------
+    versions
+        The paper models to score (Table I's rows); empty to skip them.
+    default
+        Weights of the default detector (shipped name or path); None to skip it.
+    references
+        Score the oracle and scan references (at the default's false-positive rate, or
+        1 % without a default model).
 
     Raises
     ------
     InputError
         If a model was trained on a build with this seed (the test set would not be new).
     """
-    models = {v: load_model(v) for v in versions}
-    for version, (_, card) in models.items():
-        trained = {(d["kind"], d["seed"]) for d in card.get("data", [])}
-        if any(s == seed for _, s in trained):
-            raise InputError(
-                "--seed",
-                f"{seed} was used to build the training data of the {version} model",
-                f"a seed not in {sorted(s for _, s in trained)}",
-            )
+    paper = {v: load_model(v) for v in versions}
+    default_model = load_model(default) if default else None
+    for name, (_, card) in [
+        *paper.items(),
+        *([("default", default_model)] if default_model else []),
+    ]:
+        used = sorted({int(d["seed"]) for d in card.get("data", [])})
+        if seed in used:
+            raise InputError("--seed", f"{seed} was used to build the training data of the "
+                             f"{name} model", f"a seed not in {used}")  # fmt: skip
     started = time.perf_counter()
     labels = sample_labels(kind, n, seed)
-    images: dict[str, list[NDArray]] = {v: [] for v in versions}
-    peaks = np.zeros(n)
+    keep = tuple(versions) or ("mc",)
+    images: dict[str, list[NDArray]] = {v: [] for v in keep}
+    canvases, observed, truths, records = [], [], [], []
     done = 0
-    for chunk in generate_samples(kind, labels, seed, config=config, workers=workers):
+    for chunk in generate_samples(kind, labels, seed, config=config, workers=workers,
+                                  versions=keep, references=references):  # fmt: skip
         for sample in chunk:
-            for v in versions:
+            for v in keep:
                 images[v].append(getattr(sample, v))
-            peaks[sample.record.index] = abs(sample.record.los_peak_mm_yr or 0.0)
+            canvases.append(sample.context_mc)
+            observed.append(sample.context_observed)
+            truths.append(sample.truth)
+            records.append(sample.record)
         done += len(chunk)
         if progress is not None:
             progress("generate", done, n)
-    rhos, taus = config.wrap.rho_mm_yr, config.wrap.tau_mm_yr
-    rows, by_velocity, overwrap = {}, {}, {}
-    for k, version in enumerate(versions):
-        p = overwrap_probabilities(models[version][0], np.stack(images[version]), rhos, taus)
-        combined = p.max(axis=2).mean(axis=1) > 0.5
-        rows[version] = _rounded(classification_rates(labels, combined))
-        by_velocity[version] = _recall_by_bin(labels, combined, peaks)
-        tau0 = list(taus).index(0.0) if 0.0 in taus else 0
-        overwrap[version] = {
-            f"single_rho_{rho:g}": _rounded(classification_rates(labels, p[:, i, tau0] > 0.5))
-            for i, rho in enumerate(rhos)
-        }
-        overwrap[version]["combined"] = rows[version]
+    peaks = np.array([abs(r.los_peak_mm_yr or 0.0) for r in records])
+    radii = np.array([r.radius_px or 0.0 for r in records])
+    result: dict[str, Any] = {"n": n, "seed": seed, "kind": kind, "positives": int(labels.sum())}
+    models: dict[str, Any] = {}
+    fpr = 0.01
+    if default_model is not None:
+        model = for_inference(default_model[0])
+        p_patch, p_pixel = score_default(model, np.stack(canvases), np.stack(observed))
+        predicted = p_patch > 0.5
+        models["default"] = _scores(labels, predicted, peaks, radii)
+        models["default"]["rows"] = {"mc": models["default"].pop("rates")}
+        models["default"]["iou_median"] = _iou_median(p_pixel, np.stack(truths), labels, peaks)
+        models["default"]["weights"] = default_model[1].get("weights")
+        fpr = models["default"]["rows"]["mc"]["fpr"]
         if progress is not None:
-            progress("classify", k + 1, len(versions))
+            progress("default", 1, 1)
+    if paper:
+        rhos, taus = config.wrap.rho_mm_yr, config.wrap.tau_mm_yr
+        rows, by_velocity = {}, {}
+        for k, version in enumerate(versions):
+            p = overwrap_probabilities(paper[version][0], np.stack(images[version]), rhos, taus)
+            predicted = p.max(axis=2).mean(axis=1) > 0.5
+            rows[version] = _rounded(classification_rates(labels, predicted))
+            by_velocity[version] = _recall_by_bin(labels, predicted, peaks)
+            if progress is not None:
+                progress("paper", k + 1, len(versions))
+        models["paper"] = {"rows": rows, "recall_by_velocity": by_velocity.get("mc", {}),
+                           "recall_by_velocity_per_version": by_velocity}  # fmt: skip
+    result["models"] = models
+    if references:
+        result["references"] = _references(labels, records, peaks, radii, fpr)
+    result["seconds"] = round(time.perf_counter() - started, 1)
+    return result
+
+
+def _references(
+    labels: NDArray, records: list[Any], peaks: NDArray, radii: NDArray, fpr: float
+) -> dict[str, Any]:
+    negatives = labels == 0
+    alpha = max(fpr, 0.5 / max(int(negatives.sum()), 1))  # a zero rate is not reachable
+    oracle = np.array([r.oracle_t for r in records], dtype=np.float64)
+    scan = np.array([r.scan_t for r in records], dtype=np.float64)
+    spread = 1.4826 * float(np.median(np.abs(oracle[negatives] - np.median(oracle[negatives]))))
+    oracle_threshold = float(stats.norm.isf(alpha)) * spread
+    scan_threshold = float(np.quantile(scan[negatives], 1.0 - alpha))
+    out = {}
+    for name, statistic, threshold in (("oracle", oracle, oracle_threshold),
+                                       ("scan", scan, scan_threshold)):  # fmt: skip
+        predicted = statistic > threshold
+        scores = _scores(labels, predicted, peaks, radii)
+        rates = scores.pop("rates")
+        out[name] = {"accuracy": rates["accuracy"], "fpr": rates["fpr"], **scores,
+                     "threshold": round(threshold, 4)}  # fmt: skip
+    out["alpha"] = round(alpha, 5)
+    return out
+
+
+def _scores(labels: NDArray, predicted: NDArray, peaks: NDArray, radii: NDArray) -> dict[str, Any]:
+    strong = (labels == 1) & (peaks >= 3.0) & (radii >= 5.0)
     return {
-        "rows": rows,
-        "recall_by_velocity": by_velocity,
-        "overwrap": overwrap,
-        "n": n,
-        "seed": seed,
-        "kind": kind,
-        "positives": int(labels.sum()),
-        "seconds": round(time.perf_counter() - started, 1),
+        "rates": _rounded(classification_rates(labels, predicted)),
+        "recall_by_velocity": _recall_by_bin(labels, predicted, peaks),
+        "recall_by_size": {
+            key: _recall(predicted, (labels == 1) & (peaks >= 3.0) & (radii >= lo) & (radii < hi))
+            for key, (lo, hi) in SIZE_BINS.items()
+        },
+        "recall_ge3_ge5px": _recall(predicted, strong),
     }
+
+
+def _iou_median(
+    probability: NDArray, truth: NDArray, labels: NDArray, peaks: NDArray
+) -> float | None:
+    ious = []
+    for i in np.flatnonzero((labels == 1) & (peaks >= 3.0)):
+        pred, t = probability[i] > 0.5, truth[i]
+        union = np.count_nonzero(pred | t)
+        ious.append(np.count_nonzero(pred & t) / union if union else 0.0)
+    return round(float(np.median(ious)), 4) if ious else None
+
+
+def _recall(predicted: NDArray, selected: NDArray) -> float | None:
+    return round(float(predicted[selected].mean()), 4) if selected.any() else None
 
 
 def _recall_by_bin(labels: NDArray, predicted: NDArray, peaks: NDArray) -> dict[str, Any]:
@@ -154,7 +269,7 @@ def _recall_by_bin(labels: NDArray, predicted: NDArray, peaks: NDArray) -> dict[
     for lo, hi in itertools.pairwise(VELOCITY_BINS):
         sel = (labels == 1) & (peaks >= lo) & (peaks < hi + (hi == VELOCITY_BINS[-1]))
         key = f"{lo:g}-{hi:g}"
-        out[key] = round(float(predicted[sel].mean()), 4) if sel.any() else None
+        out[key] = _recall(predicted, sel)
         out[f"n_{key}"] = int(sel.sum())
     return out
 

@@ -31,6 +31,7 @@ import torch.nn.functional as F
 from numpy.typing import NDArray
 from torch import nn
 
+from engine.detector import GroundSeg
 from engine.errors import GroundwatchError
 from engine.hashing import sha256_files
 
@@ -49,6 +50,7 @@ __all__ = [
 ]
 
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
+MODEL_ALIASES = {"paper": "mc"}  # the paper-literal classifier on matrix-completion input
 INPUT_CHANNELS = 2
 
 
@@ -217,7 +219,11 @@ class AlexNetLike(nn.Module):
         return self.classifier(self.features(x).flatten(1)).flatten()
 
 
-ARCHITECTURES: dict[str, type[nn.Module]] = {"groundnet": GroundNet, "alexnet": AlexNetLike}
+ARCHITECTURES: dict[str, type[nn.Module]] = {
+    "groundnet": GroundNet,
+    "alexnet": AlexNetLike,
+    "groundseg": GroundSeg,
+}
 
 
 @torch.no_grad()
@@ -239,9 +245,13 @@ def for_inference(model: nn.Module) -> nn.Module:
                     conv.kernel_size,
                     stride=conv.stride,
                     padding=conv.padding,
+                    dilation=conv.dilation,
                     bias=True,
                 )
-                fused.weight.copy_(conv.weight * scale[:, None, None, None])
+                # a zero-sum stem folds its constrained kernels, not its free parameters
+                weight = getattr(conv, "effective_weight", None)
+                weight = conv.weight if weight is None else weight()
+                fused.weight.copy_(weight * scale[:, None, None, None])
                 bias = conv.bias if conv.bias is not None else torch.zeros_like(scale)
                 fused.bias.copy_(norm.bias + (bias - norm.running_mean) * scale)
                 block[0], block[1] = fused, nn.Identity()
@@ -272,14 +282,15 @@ def save_model(model: nn.Module, path: str | Path, card: dict[str, Any]) -> dict
 def load_model(
     name: str | Path = "mc", *, device: str | torch.device = "cpu"
 ) -> tuple[nn.Module, dict[str, Any]]:
-    """Load shipped weights by name (``"mc"``, ``"delaunay"``, ``"sparse"``) or path.
+    """Load shipped weights by name (``"default"``; ``"mc"`` alias ``"paper"``,
+    ``"delaunay"``, ``"sparse"``) or path.
 
     Raises
     ------
     ModelError
         If the weights or the card are missing, or the weights' sha256 is not the card's.
     """
-    path = Path(name)
+    path = Path(MODEL_ALIASES.get(str(name), name))
     if path.suffix not in (".pt", ".json"):
         path = WEIGHTS_DIR / f"{name}.pt" if path.parent == Path(".") else path.with_suffix(".pt")
     path = path.with_suffix(".pt")

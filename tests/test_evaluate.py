@@ -34,19 +34,20 @@ def test_shipped_weights_load_and_verify():
 
 
 def test_evaluate_json_shape_from_the_command_line(capsys):
-    assert main(["evaluate", "--n", "6", "--seed", "777", "--workers", "1", "--json"]) == 0
+    argv = ["evaluate", "--n", "6", "--seed", "777", "--workers", "1", "--json"]
+    assert main([*argv, "--models", "paper", "--no-references"]) == 0
     result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
-    assert set(result["rows"]) == {"sparse", "delaunay", "mc"}
-    for row in result["rows"].values():
+    paper = result["models"]["paper"]
+    assert set(paper["rows"]) == {"sparse", "delaunay", "mc"}
+    for row in paper["rows"].values():
         assert set(row) == {"accuracy", "precision", "recall", "fpr"}
         assert all(0.0 <= x <= 1.0 for x in row.values())
     assert result["n"] == 6 and result["seed"] == 777 and result["positives"] == 3
-    assert "combined" in result["overwrap"]["mc"] and "single_rho_14" in result["overwrap"]["mc"]
-    assert set(result["recall_by_velocity"]["mc"]) >= {"1-2", "3-5", "8-15"}
+    assert set(paper["recall_by_velocity"]) >= {"1-2", "3-5", "8-15"}
 
 
 def test_evaluate_refuses_a_training_seed():
     _, card = load_model("mc")
     seed = card["data"][0]["seed"]
     with pytest.raises(InputError, match="training data"):
-        evaluate(4, seed, workers=1)
+        evaluate(4, seed, workers=1, default=None)

@@ -16,9 +16,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--kind",
         required=True,
-        choices=["point", "tunnel", "none"],
-        help="deformation of the positives: Mogi point sources or tunnels (half the samples; "
-        "the other half atmosphere only); 'none' = atmosphere only",
+        choices=["point", "tunnel", "mixed", "none"],
+        help="deformation of the positives: Mogi point sources, tunnels, or 'mixed' (all five "
+        "kinds plus hard negatives: spike clusters, data edges, sparse fields) in half the "
+        "samples, the other half atmosphere only; 'none' = atmosphere only",
     )
     p.add_argument("--n", type=int, required=True, help="number of samples")
     p.add_argument("--seed", type=int, default=0, help="seed of the whole build (default 0)")
@@ -33,22 +34,43 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--workers", type=int, default=0, help="processes (default 0 = one per CPU core)"
     )
     p.add_argument("--shard-size", type=int, default=500, help="samples per shard file")
+    p.add_argument(
+        "--versions",
+        default="sparse,delaunay,mc",
+        help="patch inputs to write, comma-separated (default sparse,delaunay,mc: Table I)",
+    )
+    p.add_argument(
+        "--context",
+        action="store_true",
+        help="also write the whole canvas around each patch (the default detector's input)",
+    )
     _common(p, config=True)
 
-    p = _command(sub, "train", "train the patch classifier on synthetic builds", _train)
+    p = _command(sub, "train", "train the default detector or a paper classifier", _train)
     p.add_argument(
         "--data", action="append", required=True, metavar="DIR", help="a synth build; repeatable"
+    )
+    p.add_argument(
+        "--arch",
+        default="groundseg",
+        choices=["groundseg", "groundnet", "alexnet"],
+        help="groundseg: the default detector (needs 'synth --context' builds); groundnet, "
+        "alexnet: the paper's wrapped-patch classifier on one --version",
     )
     p.add_argument(
         "--version",
         default="mc",
         choices=["sparse", "delaunay", "mc"],
-        help="input version (default mc)",
+        help="input version of a paper classifier (default mc)",
     )
     p.add_argument(
-        "--out", metavar="PATH", help="weights path without suffix (default engine/weights/VERSION)"
+        "--out",
+        metavar="PATH",
+        help="weights path without suffix (default trained/ARCH-VERSION); the shipped "
+        "weights in engine/weights are only replaced with --ship",
     )
-    p.add_argument("--arch", default="groundnet", choices=["groundnet", "alexnet"])
+    p.add_argument("--ship", action="store_true", help="allow --out to replace shipped weights")
+    p.add_argument("--width", type=int, default=16, help="channels of the default detector")
     p.add_argument("--epochs", type=int, default=12)
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument(
@@ -60,13 +82,30 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--seed", type=int, default=0, help="seed of initialisation, split and augmentation"
     )
+    p.add_argument("--max-samples", type=int, help="use only the first N samples")
     p.add_argument("--device", help="torch device (default: cuda when present, else cpu)")
     _common(p, config=True)
 
-    p = _command(sub, "evaluate", "Table I on a fresh synthetic test set (§IV-A)", _evaluate)
+    p = _command(
+        sub, "evaluate", "detection skill on a fresh synthetic test set (Table I)", _evaluate
+    )
     p.add_argument("--n", type=int, default=400, help="test samples (default 400)")
     p.add_argument("--seed", type=int, required=True, help="seed of the test set")
-    p.add_argument("--kind", default="point", choices=["point", "tunnel"])
+    p.add_argument(
+        "--kind",
+        default="point",
+        choices=["point", "tunnel", "mixed"],
+        help="point: Table I's protocol at the new scale (default); mixed: all five kinds and "
+        "the hard negatives",
+    )
+    p.add_argument(
+        "--models",
+        default="default,paper",
+        help="which to score, comma-separated: default, paper (default both)",
+    )
+    p.add_argument(
+        "--no-references", action="store_true", help="skip the oracle and scan references"
+    )
     p.add_argument("--workers", type=int, default=0, help="processes generating samples")
     _common(p, config=True)
 
@@ -99,6 +138,8 @@ def _synth(args: argparse.Namespace) -> Any:
             masks=masks,
             workers=args.workers,
             shard_size=args.shard_size,
+            versions=tuple(v.strip() for v in args.versions.split(",") if v.strip()),
+            context=args.context,
             progress=progress,
         )
     finally:
@@ -121,28 +162,26 @@ def _synth(args: argparse.Namespace) -> Any:
 
 
 def _train(args: argparse.Namespace) -> Any:
+    from pathlib import Path
+
     from tqdm import tqdm
 
     from engine.config import load_config
+    from engine.errors import InputError
     from engine.model import WEIGHTS_DIR
-    from engine.train import TrainOptions, train
+    from engine.train import DetectorOptions, TrainOptions, train, train_detector
 
-    options = TrainOptions(
-        arch=args.arch,
-        epochs=args.epochs,
-        batch_size=args.batch_size,
-        learning_rate=args.learning_rate,
-        patience=args.patience,
-        seed=args.seed,
-        device=args.device,
-    )
+    name = args.arch if args.arch == "groundseg" else f"{args.arch}-{args.version}"
+    out = Path(args.out or Path("trained") / name)
+    if out.resolve().parent == WEIGHTS_DIR.resolve() and not args.ship:
+        raise InputError("--out", f"{out} would replace shipped weights", "another path, or --ship")
     bar = tqdm(unit=" samples", leave=False, disable=None, file=sys.stderr)
 
     def progress(event: dict[str, Any]) -> None:
         if "val_loss" in event:
             tqdm.write(
-                f"epoch {event['epoch']}: train loss {event['train_loss']:.4f}, "
-                f"val loss {event['val_loss']:.4f}, val accuracy {event['val_accuracy']:.2%}",
+                f"epoch {event['epoch']}: "
+                + ", ".join(f"{k} {v}" for k, v in event.items() if k.startswith(("train", "val"))),
                 file=sys.stderr,
             )
             return
@@ -150,28 +189,29 @@ def _train(args: argparse.Namespace) -> Any:
         bar.set_description(f"epoch {event['epoch']}", refresh=False)
         bar.update(event["done"] - bar.n)
 
-    out = args.out or str(WEIGHTS_DIR / args.version)
+    common = {"epochs": args.epochs, "batch_size": args.batch_size, "seed": args.seed,
+              "learning_rate": args.learning_rate, "patience": args.patience,
+              "device": args.device, "max_samples": args.max_samples}  # fmt: skip
+    command = "python -m engine " + " ".join(sys.argv[1:]) if sys.argv else ""
+    config = load_config(args.config)
     try:
-        card = train(
-            args.data,
-            version=args.version,
-            out=out,
-            options=options,
-            config=load_config(args.config),
-            command="python -m engine " + " ".join(sys.argv[1:]) if sys.argv else "",
-            progress=progress,
-        )
+        if args.arch == "groundseg":
+            card = train_detector(args.data, out=out, config=config, command=command,
+                                  options=DetectorOptions(width=args.width, **common),
+                                  progress=progress)  # fmt: skip
+        else:
+            card = train(args.data, version=args.version, out=out, config=config,
+                         command=command, options=TrainOptions(arch=args.arch, **common),
+                         progress=progress)  # fmt: skip
     finally:
         bar.close()
     best = card["best_epoch"]
-    summary = {"weights": out + ".pt", "sha256": card["sha256"], **best}
+    summary = {"weights": f"{out}.pt", "sha256": card["sha256"], **best}
+    if args.json:
+        return summary
     return (
-        summary
-        if args.json
-        else (
-            f"trained {args.version} model: best epoch {best['epoch']}, val accuracy "
-            f"{best['val_accuracy']:.2%}; weights {out}.pt"
-        )
+        f"trained {name}: best epoch {best['epoch']}, val accuracy "
+        f"{best['val_accuracy']:.2%}; weights {out}.pt"
     )
 
 
@@ -179,8 +219,13 @@ def _evaluate(args: argparse.Namespace) -> Any:
     from tqdm import tqdm
 
     from engine.config import load_config
+    from engine.errors import InputError
     from engine.evaluate import evaluate
+    from engine.synthetic import VERSIONS
 
+    chosen = {m.strip() for m in args.models.split(",") if m.strip()}
+    if not chosen or chosen - {"default", "paper"}:
+        raise InputError("--models", f"{args.models!r}", "default, paper or default,paper")
     bar = tqdm(total=args.n, unit=" samples", leave=False, disable=None, file=sys.stderr)
 
     def progress(stage: str, done: int, total: int) -> None:
@@ -194,6 +239,9 @@ def _evaluate(args: argparse.Namespace) -> Any:
             args.seed,
             kind=args.kind,
             config=load_config(args.config),
+            versions=VERSIONS if "paper" in chosen else (),
+            default="default" if "default" in chosen else None,
+            references=not args.no_references,
             workers=args.workers,
             progress=progress,
         )
@@ -201,10 +249,19 @@ def _evaluate(args: argparse.Namespace) -> Any:
         bar.close()
     if args.json:
         return result
-    lines = [f"{'input':10} {'accuracy':>9} {'precision':>9} {'recall':>9} {'FPR':>9}"]
-    for version, r in result["rows"].items():
-        lines.append(
-            f"{version:10} {r['accuracy']:9.2%} {r['precision']:9.2%} {r['recall']:9.2%} "
-            f"{r['fpr']:9.2%}"
-        )
+    lines = [f"{'model':16} {'accuracy':>9} {'precision':>9} {'recall':>9} {'FPR':>9}"]
+    for model, scores in result["models"].items():
+        for version, r in scores["rows"].items():
+            lines.append(
+                f"{model + ' ' + version:16} {r['accuracy']:9.2%} {r['precision']:9.2%} "
+                f"{r['recall']:9.2%} {r['fpr']:9.2%}"
+            )
+    for name, r in result.get("references", {}).items():
+        if isinstance(r, dict):
+            lines.append(f"{name + ' (reference)':16} {r['accuracy']:9.2%} {'':>9} "
+                         f"{'':>9} {r['fpr']:9.2%}")  # fmt: skip
+    if "default" in result["models"]:
+        d = result["models"]["default"]
+        lines.append(f"default: recall at ≥ 3 mm/yr and ≥ 5 px {d['recall_ge3_ge5px']}, "
+                     f"median IoU {d['iou_median']}")  # fmt: skip
     return "\n".join(lines)

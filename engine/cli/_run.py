@@ -20,7 +20,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     )  # fmt: skip
     p.add_argument("--lonlat", action="store_true", help="--bbox is in degrees (WGS84)")
     p.add_argument("--aoi", metavar="FILE", help="region as a polygon file (GeoJSON, GPKG, SHP)")
-    p.add_argument("--model", default="mc", help="shipped weights name or path (default mc)")
+    p.add_argument(
+        "--model",
+        default="mc",
+        help="shipped weights name or path: default (the default detector), paper (the "
+        "paper-literal classifier on matrix completion), sparse, delaunay, mc",
+    )
     _executor_options(p)
     _common(p, config=True)
 

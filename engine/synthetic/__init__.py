@@ -32,7 +32,14 @@ from engine.synthetic._fields import (
     turbulent_atmosphere,
 )
 from engine.synthetic._masks import RealMasks
-from engine.synthetic._sample import KINDS, VERSIONS, Sample, SampleRecord, make_sample
+from engine.synthetic._sample import (
+    KINDS,
+    VERSIONS,
+    Sample,
+    SampleRecord,
+    make_sample,
+    truth_mask,
+)
 from engine.synthetic._sources import (
     Displacement,
     Viewing,
@@ -68,6 +75,7 @@ __all__ = [
     "sample_labels",
     "spike_noise",
     "to_los",
+    "truth_mask",
     "tunnel",
     "tunnel_profile",
     "turbulent_atmosphere",

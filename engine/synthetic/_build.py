@@ -7,6 +7,12 @@ Layout of a build folder::
     sparse-00000.npy         float16 (n, s, s)   raw observations, NaN = no scatterer
     delaunay-00000.npy       float16 (n, s, s)   Delaunay on the median-filtered points
     mc-00000.npy             float16 (n, s, s)   matrix completion (the chain's default)
+    truth-00000.npy          uint8 (n, s·s/8)    per-pixel truth mask, np.packbits
+    context_mc-00000.npy     float16 (n, c, c)   with ``context``: the whole canvas, MC
+    context_observed-….npy   uint8 (n, c·c/8)    and its observed pixels, np.packbits
+
+Which of sparse/delaunay/mc are written is the build's ``versions`` (Delaunay, the slowest
+step, is only computed when asked for).
 
 Every sample has its own generator, ``SeedSequence(seed, spawn_key=(index,))``, and the
 labels are a permutation drawn from ``SeedSequence(seed)``; so a build depends only on the
@@ -34,7 +40,14 @@ from numpy.typing import NDArray
 from engine.config import RunConfig
 from engine.errors import InputError
 from engine.hashing import sha256_files
-from engine.synthetic._sample import KINDS, VERSIONS, MaskSampler, Sample, make_sample
+from engine.synthetic._sample import (
+    KINDS,
+    MARGIN_PX,
+    VERSIONS,
+    MaskSampler,
+    Sample,
+    make_sample,
+)
 
 __all__ = [
     "SyntheticDataset",
@@ -45,7 +58,7 @@ __all__ = [
     "sample_rng",
 ]
 
-FORMAT = 1
+FORMAT = 2
 _CHUNK = 8  # samples per task: small enough for a smooth progress bar
 
 Progress = Callable[[int, int], None]
@@ -58,6 +71,9 @@ class _Plan:
     seed: int
     config: RunConfig
     masks: MaskSampler | None
+    versions: tuple[str, ...] = VERSIONS
+    context: bool = False
+    references: bool = False
 
 
 def sample_labels(kind: str, n: int, seed: int) -> NDArray[np.uint8]:
@@ -90,6 +106,8 @@ def build_dataset(
     masks: MaskSampler | None = None,
     workers: int = 1,
     shard_size: int = 500,
+    versions: tuple[str, ...] = VERSIONS,
+    context: bool = False,
     progress: Progress | None = None,
 ) -> dict[str, Any]:
     """Generate ``n`` samples of ``kind`` into the new folder ``out``; returns the manifest.
@@ -111,6 +129,11 @@ def build_dataset(
         Processes; 0 = one per CPU, 1 = this process.
     shard_size
         Samples per shard file.
+    versions
+        Which patch inputs to write (Table I's sparse, delaunay, mc).
+    context
+        Also write the whole canvas (matrix completion and observed pixels): the default
+        detector's training input.
     progress
         ``progress(done, total)`` after every few samples.
 
@@ -126,7 +149,9 @@ def build_dataset(
         raise InputError("--n", f"{n} samples in shards of {shard_size}", "positive numbers")
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise InputError(str(out), "exists and is not an empty folder", "a new folder")
-    plan = _Plan(kind, seed, config, masks)
+    if not versions or set(versions) - set(VERSIONS):
+        raise InputError("--versions", f"{versions}", " and ".join(VERSIONS))
+    plan = _Plan(kind, seed, config, masks, tuple(versions), context)
     labels = sample_labels(kind, n, seed)
     partial = out.with_name(f".{out.name}.partial-{os.getpid()}")
     shutil.rmtree(partial, ignore_errors=True)
@@ -137,19 +162,19 @@ def build_dataset(
         buffer: list[Sample] = []
         done = 0
         for chunk in generate_samples(
-            kind, labels, seed, config=config, masks=masks, workers=workers
+            kind, labels, seed, config=config, masks=masks, workers=workers, versions=versions
         ):
             for sample in chunk:
                 buffer.append(sample)
                 records.append(sample.record.to_dict())
                 if len(buffer) == shard_size:
-                    shards.append(_write_shard(partial, len(shards), buffer))
+                    shards.append(_write_shard(partial, len(shards), buffer, plan))
                     buffer = []
             done += len(chunk)
             if progress is not None:
                 progress(done, n)
         if buffer:
-            shards.append(_write_shard(partial, len(shards), buffer))
+            shards.append(_write_shard(partial, len(shards), buffer, plan))
         manifest = _manifest(plan, n, shard_size, masks, shards, records)
         (partial / "manifest.json").write_text(json.dumps(manifest, indent=1, sort_keys=True))
         if out.exists():
@@ -169,13 +194,15 @@ def generate_samples(
     config: RunConfig = RunConfig(),
     masks: MaskSampler | None = None,
     workers: int = 1,
+    versions: tuple[str, ...] = VERSIONS,
+    references: bool = False,
 ) -> Iterator[list[Sample]]:
     """Samples ``0 … len(labels) − 1`` of a build, in order, in chunks of a few.
 
     Sample ``i`` gets label ``labels[i]`` and the generator :func:`sample_rng` (seed, i),
     so the output does not depend on ``workers`` (0 = one per CPU, 1 = this process).
     """
-    plan = _Plan(kind, seed, config, masks)
+    plan = _Plan(kind, seed, config, masks, tuple(versions), references=references)
     workers = workers or os.cpu_count() or 1
     chunks = [
         [(i, int(labels[i])) for i in range(start, min(start + _CHUNK, labels.size))]
@@ -208,17 +235,25 @@ def _make_chunk(chunk: list[tuple[int, int]]) -> list[Sample]:
             rng=sample_rng(plan.seed, index),
             config=plan.config,
             masks=plan.masks,
+            versions=plan.versions,
+            references=plan.references,
         )
         for index, label in chunk
     ]
 
 
-def _write_shard(folder: Path, number: int, samples: list[Sample]) -> dict[str, Any]:
+def _write_shard(folder: Path, number: int, samples: list[Sample], plan: _Plan) -> dict[str, Any]:
     arrays: dict[str, NDArray] = {
-        "labels": np.array([s.record.label for s in samples], dtype=np.uint8)
+        "labels": np.array([s.record.label for s in samples], dtype=np.uint8),
+        "truth": np.stack([np.packbits(s.truth.ravel()) for s in samples]),
     }
-    for version in VERSIONS:
+    for version in plan.versions:
         arrays[version] = np.stack([getattr(s, version) for s in samples]).astype(np.float16)
+    if plan.context:
+        arrays["context_mc"] = np.stack([s.context_mc for s in samples]).astype(np.float16)
+        arrays["context_observed"] = np.stack(
+            [np.packbits(s.context_observed.ravel()) for s in samples]
+        )
     files = {}
     for key, array in arrays.items():
         name = f"{key}-{number:05d}.npy"
@@ -247,7 +282,9 @@ def _manifest(
         "seed": plan.seed,
         "patch_px": c.model.patch_size_px,
         "pixel_size_m": c.grid.pixel_size_m,
-        "versions": list(VERSIONS),
+        "versions": list(plan.versions),
+        "context": plan.context,
+        "margin_px": MARGIN_PX,
         "mask_source": None if masks is None else masks.name,
         "shard_size": shard_size,
         "config": {
@@ -283,6 +320,30 @@ class SyntheticDataset:
     def load(self, version: str) -> NDArray[np.float32]:
         """All samples of one version as float32 ``(n, s, s)``."""
         return np.concatenate([np.asarray(a, dtype=np.float32) for a in self.shards(version)])
+
+    def truth(self) -> NDArray[np.bool_]:
+        """The per-pixel truth masks of the patches, ``(n, s, s)``."""
+        s = self.manifest["patch_px"]
+        return self._unpack("truth", s)
+
+    def context(self) -> tuple[NDArray[np.float16], NDArray[np.bool_]]:
+        """The canvases: matrix completion ``(n, c, c)`` float16 and the observed pixels."""
+        if not self.manifest.get("context"):
+            raise ValueError(f"{self.path} was built without --context")
+        mc = np.concatenate([np.load(self._file(sh, "context_mc")) for sh in self._shards])
+        return mc, self._unpack("context_observed", mc.shape[-1])
+
+    @property
+    def _shards(self) -> list[dict[str, Any]]:
+        return self.manifest["shards"]
+
+    def _file(self, shard: dict[str, Any], key: str) -> Path:
+        return self.path / shard["files"][key]["file"]
+
+    def _unpack(self, key: str, side: int) -> NDArray[np.bool_]:
+        packed = np.concatenate([np.load(self._file(sh, key)) for sh in self._shards])
+        bits = np.unpackbits(packed, axis=1, count=side * side)
+        return bits.reshape(-1, side, side).astype(bool)
 
 
 def open_dataset(path: str | Path, *, verify: bool = False) -> SyntheticDataset:

@@ -1,16 +1,21 @@
 """One training sample (§III-B): draw a world, observe it like InSAR, run the real chain.
 
-``X = D + T``: deformation ``D`` (a Mogi point source or a tunnel, 3-D, projected onto a
-random Sentinel-1 line of sight) plus turbulent atmosphere ``T``, sampled at a mask of
-persistent scatterers with spike noise, then denoised and interpolated exactly as real
-tiles are (:mod:`engine.denoise`, :mod:`engine.interpolate`) and cropped to the model's
-input. Rendering happens on a canvas ``margin`` pixels wider on every side so the crop
-sees no interpolation edge.
+``X = D + T``: deformation ``D`` (a Mogi point source, a tunnel, or for ``kind="mixed"``
+any of the five kinds of :mod:`engine.synthetic._kinds`, 3-D, projected onto a random
+Sentinel-1 line of sight) plus turbulent atmosphere ``T``, sampled at a mask of persistent
+scatterers with spike noise, then denoised and interpolated exactly as real tiles are
+(:mod:`engine.denoise`, :mod:`engine.interpolate`). Rendering happens on a canvas
+``margin_px`` pixels wider on every side: the Table I inputs are the central patch, and the
+default detector also reads the canvas around it (``context``), as it does on a tile.
+
+``mixed`` samples also carry the hard negatives of real maps, on either label: incoherent
+spike clusters (a few dozen points of ±5–10 mm/yr within ≤ 100 m), data edges (a coast or
+a gap with no scatterers) and very sparse fields.
 
 A positive must be *seen*: at least ``positive_min_points`` observed pixels where
-``|D| ≥ max(positive_floor, |peak|/2)``. A source that fails (a Mogi bowl narrower than a
-pixel, a tunnel over empty fields) is drawn again; ``attempts`` in the record says how
-often. Labelling an unobservable source positive would only teach the model to fire on noise.
+``|D| ≥ max(positive_floor, |peak|/2)``. A source that fails is drawn again; ``attempts``
+in the record says how often. Every sample keeps a per-pixel truth mask of the patch:
+``|D| ≥ max(0.3·|peak|, 1 mm/yr)`` (empty for a negative).
 """
 
 from __future__ import annotations
@@ -25,14 +30,38 @@ from numpy.typing import NDArray
 from engine.config import RunConfig
 from engine.denoise import denoise
 from engine.interpolate import delaunay, interpolate
+from engine.references import Whitener, oracle_statistic, scan_statistic
 from engine.synthetic._fields import clustered_mask, nugget_noise, turbulent_atmosphere
+from engine.synthetic._kinds import DRAWS, MODELS
 from engine.synthetic._sources import Viewing, mogi, raster_coordinates, to_los, tunnel
 
-__all__ = ["KINDS", "VERSIONS", "MaskSampler", "Sample", "SampleRecord", "make_sample"]
+__all__ = [
+    "KINDS",
+    "MIXED_WEIGHTS",
+    "VERSIONS",
+    "MaskSampler",
+    "Sample",
+    "SampleRecord",
+    "make_sample",
+    "truth_mask",
+]
 
-KINDS = ("point", "tunnel", "none")
+KINDS = ("point", "tunnel", "mixed", "none")
 VERSIONS = ("sparse", "delaunay", "mc")  # Table I's three rows
+MARGIN_PX = 48  # canvas margin: the default detector's context on each side of the patch
 _MAX_ATTEMPTS = 200
+TRUTH_FRACTION = 0.3
+# kinds of a mixed positive: Mogi bowls most often (mining, cavities), then the rest
+MIXED_WEIGHTS = {
+    "mining": 0.35,
+    "tunnel": 0.15,
+    "quarry": 0.15,
+    "dewatering": 0.15,
+    "landslide": 0.2,
+}
+# hard negatives of a mixed sample (either label), each drawn independently
+HARD_NEGATIVES = {"spikes": 0.3, "edge": 0.25, "sparse": 0.15}
+SPARSE_DENSITY = (0.005, 0.02)
 
 
 class MaskSampler(Protocol):
@@ -54,7 +83,7 @@ class SampleRecord:
 
     index: int
     label: int  # 1 = deformation + atmosphere (D+T), 0 = atmosphere only (T)
-    source: str  # "point", "tunnel" or "none"
+    source: str  # "point", "tunnel", a mixed kind ("mining", "quarry", ...) or "none"
     geometry: str
     incidence_deg: float
     heading_deg: float
@@ -63,7 +92,10 @@ class SampleRecord:
     nugget_mm2_yr2: float
     mask: str
     density: float  # observed fraction of the patch
+    hard_negatives: str = ""  # "+"-joined: spikes, edge, sparse (mixed kind)
     los_peak_mm_yr: float | None = None  # D at its largest |D| in the patch (signed)
+    radius_px: float | None = None  # √(area of |D| ≥ |peak|/2 / π): the half-peak radius
+    truth_pixels: int = 0  # pixels of the patch's truth mask
     deforming_points: int | None = None
     attempts: int | None = None
     centre_row: float | None = None  # source position in patch pixels
@@ -77,6 +109,10 @@ class SampleRecord:
     axis_depth_m: float | None = None
     bearing_deg: float | None = None
     curvature_per_m: float | None = None
+    size_m: float | None = None  # mixed kinds: length, diameter or depth, metres
+    oracle_t: float | None = None  # reference statistics (evaluation only), see
+    oracle_d: float | None = None  # engine.references
+    scan_t: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -84,18 +120,39 @@ class SampleRecord:
 
 @dataclass(frozen=True)
 class Sample:
-    """The three model inputs of one sample (float32, NaN = unobserved in ``sparse``)."""
+    """The model inputs of one sample (float32, NaN = unobserved in ``sparse``).
+
+    ``sparse``, ``delaunay`` and ``mc`` are the patch (Table I's inputs; ``delaunay`` is
+    ``None`` when not asked for); ``context_mc`` and ``context_observed`` are the whole
+    canvas around it, ``truth`` the patch's per-pixel truth mask.
+    """
 
     sparse: NDArray[np.float32]
-    delaunay: NDArray[np.float32]
+    delaunay: NDArray[np.float32] | None
     mc: NDArray[np.float32]
     record: SampleRecord
+    truth: NDArray[np.bool_]
+    context_mc: NDArray[np.float32]
+    context_observed: NDArray[np.bool_]
 
 
 @dataclass(frozen=True)
 class _Source:
     los: NDArray[np.float64]
     fields: dict[str, Any]
+
+
+def truth_mask(los: NDArray[np.floating], peak_mm_yr: float, floor_mm_yr: float = 1.0) -> NDArray:
+    """Where a source deforms the ground: ``|D| ≥ max(0.3·|peak|, floor)``.
+
+    Examples
+    --------
+    >>> truth_mask(np.array([0.5, -2.0, 4.0, 10.0]), peak_mm_yr=10.0).tolist()
+    [False, False, True, True]
+    >>> truth_mask(np.array([0.5, 0.9, 1.0]), peak_mm_yr=2.0).tolist()    # the 1 mm/yr floor
+    [False, False, True]
+    """
+    return np.abs(los) >= max(TRUTH_FRACTION * abs(peak_mm_yr), floor_mm_yr)
 
 
 def make_sample(
@@ -106,7 +163,9 @@ def make_sample(
     rng: np.random.Generator,
     config: RunConfig = RunConfig(),
     masks: MaskSampler | None = None,
-    margin_px: int = 16,
+    margin_px: int = MARGIN_PX,
+    versions: tuple[str, ...] = VERSIONS,
+    references: bool = False,
 ) -> Sample:
     """Draw and process one sample; see the module docstring for the chain.
 
@@ -115,8 +174,8 @@ def make_sample(
     index
         Position in the dataset (recorded only).
     kind
-        Deformation of a positive: ``"point"`` (Mogi) or ``"tunnel"``; ``"none"`` means
-        ``label`` must be 0.
+        Deformation of a positive: ``"point"`` (Mogi), ``"tunnel"`` or ``"mixed"`` (any of
+        the five kinds, with hard negatives); ``"none"`` means ``label`` must be 0.
     label
         1 for ``D + T``, 0 for ``T`` alone.
     rng
@@ -128,12 +187,17 @@ def make_sample(
         Real scatterer masks and noise; ``None`` = generated clustered masks, nugget noise.
     margin_px
         Canvas margin around the patch.
+    versions
+        Which patch inputs to compute; Delaunay is skipped unless asked for.
+    references
+        Also score the raw observations with the oracle and scan filters
+        (:mod:`engine.references`); a negative's oracle uses a random bowl.
 
     Examples
     --------
     >>> s = make_sample(0, kind="point", label=1, rng=np.random.default_rng(0))
-    >>> s.mc.shape, s.record.source, s.record.deforming_points >= 4
-    ((224, 224), 'point', True)
+    >>> s.mc.shape, s.context_mc.shape, s.record.source, s.record.deforming_points >= 4
+    ((224, 224), (320, 320), 'point', True)
     """
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
@@ -149,22 +213,32 @@ def make_sample(
     a = float(rng.uniform(*p.atmosphere_a_mm2_yr2))
     b = float(rng.uniform(*p.atmosphere_b_per_km))
     nugget = max(float(rng.uniform(*p.sill_mm2_yr2)) - a, p.min_nugget_mm2_yr2)
+    hard = [h for h, chance in HARD_NEGATIVES.items() if kind == "mixed" and rng.random() < chance]
     if masks is None:
-        density = math.exp(rng.uniform(*np.log(p.density)))  # log-uniform: rural is common
+        bounds = SPARSE_DENSITY if "sparse" in hard else p.density
+        density = math.exp(rng.uniform(*np.log(bounds)))  # log-uniform: rural is common
         mask, mask_name = clustered_mask(shape, density, rng=rng), "generated"
     else:
         mask, mask_name = masks.draw(shape, rng)
+    if "edge" in hard:
+        mask &= ~_gap(shape, margin_px, rng)
     atmosphere = turbulent_atmosphere(shape, a_mm2_yr2=a, b_per_km=b, pixel_size_m=pixel, rng=rng)
     inner = slice(margin_px, margin_px + patch)
 
     fields: dict[str, Any] = {}
     total = atmosphere.astype(np.float64)
+    truth = np.zeros((patch, patch), dtype=bool)
     if label == 1:
         source, attempts = _observable_source(kind, rng, shape, mask, margin_px, config, viewing)
         total += source.los
         fields = dict(source.fields, attempts=attempts)
         fields["centre_row"] -= margin_px
         fields["centre_col"] -= margin_px
+        peak = fields["los_peak_mm_yr"]
+        truth = truth_mask(source.los[inner, inner], peak, p.positive_floor_mm_yr)
+        half = np.count_nonzero(np.abs(source.los) >= 0.5 * abs(peak))
+        fields["radius_px"] = math.sqrt(half / math.pi)
+        fields["truth_pixels"] = int(truth.sum())
 
     pool = None if masks is None else masks.noise_pool
     observed = np.flatnonzero(mask)
@@ -174,14 +248,19 @@ def make_sample(
     sparse = np.full(size * size, np.nan, dtype=np.float32)
     sparse[observed] = values
     sparse = sparse.reshape(shape)
+    if "spikes" in hard:
+        _add_spike_cluster(sparse, margin_px, pixel, rng)
+    if references:
+        deformation = source.los if label == 1 else _random_bowl(shape, margin_px, pixel, rng)
+        fields.update(_reference_statistics(sparse, deformation, a, b, nugget, pixel, margin_px))
 
     filtered = denoise(sparse, params=config.denoise).filtered
-    dense_dt = delaunay(filtered)
+    dense_dt = delaunay(filtered) if "delaunay" in versions else None
     dense_mc = interpolate(filtered, params=config.interpolate)
     record = SampleRecord(
         index=index,
         label=label,
-        source=kind if label else "none",
+        source=fields.pop("kind", kind) if label else "none",
         geometry=viewing.geometry,
         incidence_deg=viewing.incidence_deg,
         heading_deg=viewing.heading_deg,
@@ -189,15 +268,90 @@ def make_sample(
         atmosphere_b_per_km=b,
         nugget_mm2_yr2=nugget,
         mask=mask_name,
-        density=float(mask[inner, inner].mean()),
+        density=float(np.isfinite(sparse[inner, inner]).mean()),
+        hard_negatives="+".join(hard),
         **fields,
     )
     return Sample(
         sparse=np.ascontiguousarray(sparse[inner, inner]),
-        delaunay=np.ascontiguousarray(dense_dt[inner, inner]),
+        delaunay=None if dense_dt is None else np.ascontiguousarray(dense_dt[inner, inner]),
         mc=np.ascontiguousarray(dense_mc[inner, inner]),
         record=record,
+        truth=truth,
+        context_mc=dense_mc.astype(np.float32),
+        context_observed=np.isfinite(sparse),
     )
+
+
+def _reference_statistics(
+    sparse: NDArray[np.float32],
+    deformation: NDArray[np.float64],
+    a: float,
+    b: float,
+    nugget: float,
+    pixel: float,
+    margin_px: int,
+) -> dict[str, float]:
+    rows, cols = np.nonzero(np.isfinite(sparse))
+    whitener = Whitener.for_points(rows, cols, sparse.shape, a_mm2_yr2=a, b_per_km=b,
+                                   nugget_mm2_yr2=nugget, pixel_size_m=pixel)  # fmt: skip
+    values = sparse[rows, cols]
+    t, d = oracle_statistic(deformation[rows, cols], values, whitener)
+    inner = slice(margin_px, sparse.shape[0] - margin_px)
+    scan = scan_statistic(values, rows, cols, sparse.shape, whitener, region=(inner, inner))
+    return {"oracle_t": t, "oracle_d": d, "scan_t": scan}
+
+
+def _random_bowl(
+    shape: tuple[int, int], margin_px: int, pixel: float, rng: np.random.Generator
+) -> NDArray[np.float64]:
+    """A negative's oracle template: a Mogi bowl of the prior's depths, somewhere in the patch."""
+    depth = float(np.exp(rng.uniform(np.log(30.0), np.log(800.0))))
+    lo, hi = margin_px + 16, shape[0] - margin_px - 16
+    centre = (rng.uniform(lo, hi), rng.uniform(lo, hi))
+    x, y = raster_coordinates(shape, centre_px=centre, pixel_size_m=pixel)
+    return (1.0 + (x * x + y * y) / (depth * depth)) ** -1.5
+
+
+def _gap(shape: tuple[int, int], margin_px: int, rng: np.random.Generator) -> NDArray[np.bool_]:
+    """A coast or a gap: everything beyond a wavy line across the canvas has no scatterers.
+
+    The line crosses the patch, so 15–60 % of it is left without data.
+    """
+    rows, cols = shape
+    r, c = np.mgrid[0:rows, 0:cols].astype(np.float64)
+    theta = rng.uniform(0.0, 2.0 * math.pi)
+    along = (c - cols / 2) * math.cos(theta) + (r - rows / 2) * math.sin(theta)
+    across = -(c - cols / 2) * math.sin(theta) + (r - rows / 2) * math.cos(theta)
+    patch = rows - 2 * margin_px
+    offset = rng.uniform(-0.35, 0.2) * patch
+    wave = (
+        rng.uniform(0.0, 0.08)
+        * patch
+        * np.sin(across / rng.uniform(20.0, 80.0) + rng.uniform(0, 6.3))
+    )
+    return along > offset + wave
+
+
+def _add_spike_cluster(
+    sparse: NDArray[np.float32], margin_px: int, pixel_m: float, rng: np.random.Generator
+) -> None:
+    """A few dozen incoherent points of ±5–10 mm/yr within ≤ 100 m, inside the patch.
+
+    Like the city-centre pixels the paper's CNN scores low (§IV-C): each point draws its
+    own sign, so there is no coherent motion to find.
+    """
+    rows, cols = sparse.shape
+    radius = rng.uniform(30.0, 100.0) / pixel_m
+    centre = rng.uniform(margin_px + radius, rows - margin_px - radius, size=2)
+    r, c = np.ogrid[0:rows, 0:cols]
+    disc = np.flatnonzero((r - centre[0]) ** 2 + (c - centre[1]) ** 2 <= radius * radius)
+    count = min(disc.size, int(rng.integers(20, 61)))
+    where = rng.choice(disc, size=count, replace=False)
+    flat = sparse.reshape(-1)
+    base = np.where(np.isfinite(flat[where]), flat[where], 0.0)
+    signs = rng.choice([-1.0, 1.0], size=count)
+    flat[where] = base + signs * rng.uniform(5.0, 10.0, size=count)
 
 
 def _draw_viewing(
@@ -221,18 +375,20 @@ def _observable_source(
     """Draw sources until one is seen by enough scatterers inside the patch."""
     p = config.synthetic
     rows, cols = shape
+    patch = np.zeros(shape, dtype=bool)
+    patch[margin_px : rows - margin_px, margin_px : cols - margin_px] = True
     inside = np.zeros(shape, dtype=bool)
-    lo = 2 * margin_px  # keep sources a margin inside the patch, where the model sees them
+    lo = margin_px + 16  # keep centres 16 px inside the patch, where the model judges them
     inside[lo : rows - lo, lo : cols - lo] = True
-    seen_here = mask & inside
-    candidates = np.flatnonzero(seen_here)
+    seen_here = mask & patch
+    candidates = np.flatnonzero(mask & inside)
+    draw = {"point": _draw_point, "tunnel": _draw_tunnel, "mixed": _draw_mixed}[kind]
     for attempt in range(1, _MAX_ATTEMPTS + 1):
         if candidates.size and rng.random() < 0.5:  # under the scatterers (towns, roads) …
             r, c = divmod(int(rng.choice(candidates)), cols)
             centre = (r + rng.uniform(-0.5, 0.5), c + rng.uniform(-0.5, 0.5))
         else:  # … or anywhere
             centre = (rng.uniform(lo, rows - lo), rng.uniform(lo, cols - lo))
-        draw = _draw_point if kind == "point" else _draw_tunnel
         source = draw(rng, shape, centre, config, viewing)
         mag = np.abs(source.los)
         floor = max(p.positive_floor_mm_yr, 0.5 * abs(source.fields["los_peak_mm_yr"]))
@@ -313,3 +469,38 @@ def _draw_tunnel(
     return _Source(
         los, dict(fields, los_peak_mm_yr=peak, centre_row=centre[0], centre_col=centre[1])
     )
+
+
+def _draw_mixed(
+    rng: np.random.Generator,
+    shape: tuple[int, int],
+    centre: tuple[float, float],
+    config: RunConfig,
+    viewing: Viewing,
+) -> _Source:
+    """One of the five kinds, scaled to a peak LOS rate drawn in ``los_velocity_mm_yr``."""
+    p = config.synthetic
+    kinds = list(MIXED_WEIGHTS)
+    kind = kinds[int(rng.choice(len(kinds), p=list(MIXED_WEIGHTS.values())))]
+    params = DRAWS[kind](rng, p)
+    x, y = raster_coordinates(shape, centre_px=centre, pixel_size_m=config.grid.pixel_size_m)
+    los = to_los(MODELS[kind](params, x, y), viewing)
+    peak = float(los.flat[np.argmax(np.abs(los))])
+    target = float(rng.uniform(*p.los_velocity_mm_yr))
+    scale = target / max(abs(peak), 1e-12)
+    size = {
+        "mining": params.get("depth_m"),
+        "tunnel": params.get("length_m"),
+        "quarry": params.get("length_m"),
+        "dewatering": 2.0 * math.sqrt(2.0 * math.log(5.0)) * params.get("sigma_m", 0.0),
+        "landslide": params.get("length_m"),
+    }[kind]
+    fields = {
+        "kind": kind,
+        "los_peak_mm_yr": peak * scale,
+        "centre_row": centre[0],
+        "centre_col": centre[1],
+        "size_m": size,
+        "depth_m": params.get("depth_m"),
+    }
+    return _Source(los * scale, fields)

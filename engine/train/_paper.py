@@ -1,6 +1,7 @@
-"""Training the patch classifier on synthetic builds (§III-C, Table I).
+"""Training the paper-literal patch classifier on synthetic builds (§III-C, Table I).
 
-Every batch is wrapped afresh: each sample draws an interval ρ from the configured set
+Every batch is wrapped afresh, on the torch device (:mod:`engine.train._augment`): each
+sample draws an interval ρ from the configured set
 (14, 7, 3.5, 1.75 mm/yr) and an offset τ uniformly in [0, ρ) — the over-wrapping the
 detector applies at prediction time, seen as augmentation — plus a random flip and
 quarter turn (deformation has no preferred orientation in a patch). A seeded tenth of
@@ -25,9 +26,9 @@ from torch import nn
 
 from engine.config import RunConfig
 from engine.errors import InputError
-from engine.model import build_model, encode, save_model
+from engine.model import build_model, save_model
 from engine.synthetic import VERSIONS, open_dataset
-from engine.wrap import wrap
+from engine.train._augment import dihedral, wrap_batch
 
 __all__ = ["TrainOptions", "train"]
 
@@ -102,7 +103,7 @@ def train(
         total = 0.0
         for start in range(0, fit.size, options.batch_size):
             idx = np.sort(fit[start : start + options.batch_size])
-            x = _batch(images[idx], _draw_wraps(rng, idx.size, rhos)).to(device)
+            x = _batch(images[idx], _draw_wraps(rng, idx.size, rhos), device)
             y = torch.from_numpy(labels[idx].astype(np.float32)).to(device)
             loss = loss_fn(model(x), y)
             optimiser.zero_grad(set_to_none=True)
@@ -184,14 +185,16 @@ def _draw_wraps(
     return rho, tau, turn
 
 
-def _batch(velocity: NDArray, wraps: tuple[NDArray, NDArray, NDArray]) -> torch.Tensor:
-    rho, tau, turn = wraps
-    gray = wrap(velocity.astype(np.float32), rho[:, None, None], tau[:, None, None])
-    out = np.empty_like(gray)
-    for i, t in enumerate(turn):
-        g = np.rot90(gray[i], k=int(t) % 4)
-        out[i] = g[:, ::-1] if t >= 4 else g
-    return encode(out)
+def _batch(
+    velocity: NDArray, wraps: tuple[NDArray, NDArray, NDArray], device: torch.device
+) -> torch.Tensor:
+    """Wrapped, turned and encoded on the device: ``(N, 2, H, W)``, as :func:`encode`."""
+    rho, tau, turn = (torch.from_numpy(np.asarray(w)).to(device) for w in wraps)
+    v = torch.from_numpy(np.asarray(velocity, dtype=np.float32)).to(device)
+    gray = dihedral(wrap_batch(v, rho, tau), turn)
+    observed = torch.isfinite(gray)
+    phase = torch.where(observed, gray / 127.5 - 1.0, torch.zeros_like(gray))
+    return torch.stack([phase, observed.to(phase.dtype)], dim=1)
 
 
 @torch.no_grad()
@@ -206,7 +209,7 @@ def _validate(
     logits = []
     for start in range(0, labels.size, 64):
         part = tuple(w[start : start + 64] for w in wraps)
-        logits.append(model(_batch(images[start : start + 64], part).to(device)).cpu())
+        logits.append(model(_batch(images[start : start + 64], part, device)).cpu())
     z = torch.cat(logits)
     y = torch.from_numpy(labels.astype(np.float32))
     loss = float(nn.functional.binary_cross_entropy_with_logits(z, y))
