@@ -61,7 +61,7 @@ class DetectorOptions:
 @dataclass
 class _Data:
     velocity: NDArray[np.float16]  # (n, c, c), mm/yr
-    observed: NDArray[np.bool_]
+    observed: NDArray[np.uint8]  # (n, c·c/8): np.packbits of the observed pixels
     distance: NDArray[np.uint8]  # px to the nearest scatterer, capped
     blocks: NDArray[np.float16]  # (n, s/4, s/4) truth fraction per block
     labels: NDArray[np.uint8]
@@ -129,10 +129,33 @@ def train_detector(
             progress(dict(row, done=fit.size, total=fit.size))
         if row["val_loss"] < best["val_loss"]:
             best = dict(row, state={k: v.detach().clone() for k, v in model.state_dict().items()})
+            # the best epoch so far is on disk: a run stopped early still leaves weights
+            _save(best, history, out, options, d, fit, val, device, started, command,
+                  config, finished=False)  # fmt: skip
         elif epoch - best["epoch"] >= options.patience:
             logger.info("early stop at epoch %d (best %d)", epoch, best["epoch"])
             break
-    model.load_state_dict(best.pop("state"))
+    return _save(best, history, out, options, d, fit, val, device, started, command,
+                 config, finished=True)  # fmt: skip
+
+
+def _save(
+    best: dict[str, Any],
+    history: list[dict[str, Any]],
+    out: str | Path,
+    options: DetectorOptions,
+    d: _Data,
+    fit: NDArray,
+    val: NDArray,
+    device: torch.device,
+    started: float,
+    command: str,
+    config: RunConfig,
+    *,
+    finished: bool,
+) -> dict[str, Any]:
+    keep = GroundSeg(width=options.width)
+    keep.load_state_dict(best["state"])
     card = {
         "architecture": "groundseg",
         "architecture_kwargs": {"width": options.width},
@@ -144,13 +167,14 @@ def train_detector(
         "samples": {"train": int(fit.size), "validation": int(val.size)},
         "options": {k: v for k, v in asdict(options).items() if k != "device"},
         "device": str(device),
-        "best_epoch": best,
-        "history": history,
+        "best_epoch": {k: v for k, v in best.items() if k != "state"},
+        "history": list(history),
+        "finished": finished,
         "train_seconds": round(time.perf_counter() - started, 1),
         "torch_version": torch.__version__,
         "command": command,
     }
-    return save_model(model.cpu(), out, card)
+    return save_model(keep, out, card)
 
 
 def _loss(logits: torch.Tensor, blocks: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
@@ -163,7 +187,8 @@ def _batch(
     d: _Data, idx: NDArray[np.intp], device: torch.device
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     v = torch.from_numpy(d.velocity[idx].astype(np.float32)) / VELOCITY_SCALE_MM_YR
-    obs = torch.from_numpy(d.observed[idx].astype(np.float32))
+    bits = np.unpackbits(d.observed[idx], axis=1, count=v.shape[-1] * v.shape[-2])
+    obs = torch.from_numpy(bits.reshape(v.shape).astype(np.float32))
     dist = torch.from_numpy(d.distance[idx].astype(np.float32)) / DISTANCE_CAP_PX
     x = torch.stack([v, obs, dist], dim=1).to(device)
     blocks = torch.from_numpy(d.blocks[idx].astype(np.float32)).to(device)
@@ -198,8 +223,9 @@ def _validate(
 
 
 def _load(data: Sequence[str | Path], config: RunConfig, max_samples: int | None) -> _Data:
-    parts: dict[str, list[NDArray]] = {k: [] for k in ("v", "o", "t", "y")}
+    parts: dict[str, list[NDArray]] = {k: [] for k in ("v", "o", "b", "d", "y")}
     sources = []
+    stride = GroundSeg.stride
     for path in data:
         ds = open_dataset(path)
         m = ds.manifest
@@ -217,19 +243,21 @@ def _load(data: Sequence[str | Path], config: RunConfig, max_samples: int | None
                 f"{config.model.patch_size_px} px patches",
             )
         velocity, observed = ds.context()
+        truth = ds.truth()
+        n, s = truth.shape[0], truth.shape[1] // stride
+        blocks = truth.reshape(n, s, stride, s, stride).mean(axis=(2, 4))
+        distance = np.empty(observed.shape, dtype=np.uint8)
+        for i, o in enumerate(observed):
+            dist = ndimage.distance_transform_edt(~o) if o.any() else DISTANCE_CAP_PX
+            distance[i] = np.minimum(dist, DISTANCE_CAP_PX)
         parts["v"].append(velocity)
-        parts["o"].append(observed)
-        parts["t"].append(ds.truth())
+        parts["o"].append(np.packbits(observed.reshape(n, -1), axis=1))
+        parts["b"].append(blocks.astype(np.float16))
+        parts["d"].append(distance)
         parts["y"].append(ds.labels)
         sources.append({"path": str(path), "kind": m["kind"], "seed": m["seed"], "n": m["n"]})
-    velocity = np.concatenate(parts["v"])[:max_samples]
-    observed = np.concatenate(parts["o"])[:max_samples]
-    truth = np.concatenate(parts["t"])[:max_samples]
-    labels = np.concatenate(parts["y"])[:max_samples]
-    n, s = truth.shape[0], truth.shape[1] // GroundSeg.stride
-    blocks = truth.reshape(n, s, GroundSeg.stride, s, GroundSeg.stride).mean(axis=(2, 4))
-    distance = np.empty(observed.shape, dtype=np.uint8)
-    for i, o in enumerate(observed):
-        dist = ndimage.distance_transform_edt(~o) if o.any() else DISTANCE_CAP_PX
-        distance[i] = np.minimum(dist, DISTANCE_CAP_PX)
-    return _Data(velocity, observed, distance, blocks.astype(np.float16), labels, sources)
+        del velocity, observed, truth, distance
+    arrays = {}
+    for key in list(parts):  # one at a time, so the copies never all coexist
+        arrays[key] = np.concatenate(parts.pop(key))[:max_samples]
+    return _Data(arrays["v"], arrays["o"], arrays["d"], arrays["b"], arrays["y"], sources)
