@@ -83,7 +83,7 @@ class ProbabilityMap:
 
 
 @functools.lru_cache(maxsize=4)
-def detection_model(name: str = "mc", pixel_size_m: float = 10.0) -> torch.nn.Module:
+def detection_model(name: str = "default", pixel_size_m: float = 10.0) -> torch.nn.Module:
     """Shipped weights by name, folded for inference; refuses another pixel size.
 
     A model learned its sources in metres at one pixel size (DESIGN.md): the same bowl
@@ -133,7 +133,7 @@ def probability_map(
     if v.ndim != 2:
         raise ValueError(f"velocity must be 2-D, got shape {v.shape}")
     if model is None:
-        model = detection_model("mc", config.grid.pixel_size_m)
+        model = detection_model("default", config.grid.pixel_size_m)
     obs = np.isfinite(v) if observed is None else np.asarray(observed, dtype=bool)
     patch = config.model.patch_size_px
     if isinstance(model, GroundSeg):
@@ -332,7 +332,7 @@ def detect_tile(
         Called with ``(done, total)`` over all looks' wrapped maps.
     """
     if model is None:
-        model = detection_model("mc", config.grid.pixel_size_m)
+        model = detection_model("default", config.grid.pixel_size_m)
     looks = {k: np.asarray(v, dtype=np.float32) for k, v in sparse.items()}
     shape = next(iter(looks.values())).shape
     window = data_window(looks.values(), margin_px=config.model.patch_size_px)

@@ -292,7 +292,7 @@ def load_model(
     """
     path = Path(MODEL_ALIASES.get(str(name), name))
     if path.suffix not in (".pt", ".json"):
-        path = WEIGHTS_DIR / f"{name}.pt" if path.parent == Path(".") else path.with_suffix(".pt")
+        path = WEIGHTS_DIR / f"{path}.pt" if path.parent == Path(".") else path.with_suffix(".pt")
     path = path.with_suffix(".pt")
     card_path = path.with_suffix(".json")
     if not path.exists() or not card_path.exists():

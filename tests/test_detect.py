@@ -84,8 +84,10 @@ def test_fully_convolutional_follows_the_papers_sliding_window_on_shipped_weight
     sparse = scene.velocity["ascending"]
     dense = interpolate(denoise(sparse).filtered)
     observed = np.isfinite(sparse)
-    fc = probability_map(dense, observed=observed, config=FEW_WRAPS)
-    sl = probability_map(dense, observed=observed, config=FEW_WRAPS, method="sliding")
+    paper = detection_model("paper")
+    fc = probability_map(dense, observed=observed, config=FEW_WRAPS, model=paper)
+    sl = probability_map(dense, observed=observed, model=paper, config=FEW_WRAPS,
+                         method="sliding")  # fmt: skip
     assert (fc.step_px, sl.step_px) == (16, 28)
     ok = np.isfinite(fc.probability)
     assert np.array_equal(ok, np.isfinite(sl.probability))
@@ -104,16 +106,24 @@ def test_a_strong_bowl_stands_out_of_the_atmosphere():
     far = np.hypot(rows - row, cols - col) > 250
     assert at_source > 0.8
     assert at_source > np.nanpercentile(p[far], 95)
-    pm = result.maps["ascending"]
-    assert pm.patch_rho.shape == (4, pm.centre_rows.size, pm.centre_cols.size)
+    pm = result.maps["ascending"]  # the default detector: one patch map, and its pixels
+    assert pm.patch_rho.shape == (1, pm.centre_rows.size, pm.centre_cols.size)
+    assert pm.pixel_probability is pm.probability or np.array_equal(
+        pm.pixel_probability, pm.probability, equal_nan=True
+    )
     assert set(result.seconds) == {"interpolate", "score"}
+    paper = detect_tile({"ascending": sparse}, model=detection_model("paper"), config=FEW_WRAPS)
+    pm = paper.maps["ascending"]
+    assert pm.patch_rho.shape == (2, pm.centre_rows.size, pm.centre_cols.size)
+    assert pm.pixel_probability is None
 
 
 def test_pixels_far_from_every_point_are_not_scored():
     sparse, _ = _tile(400, 4)
     sparse[:, 200:] = np.nan  # nothing observed in the east half
     dense = interpolate(denoise(sparse).filtered)
-    pm = probability_map(dense, observed=np.isfinite(sparse), config=FEW_WRAPS)
+    pm = probability_map(dense, observed=np.isfinite(sparse), config=FEW_WRAPS,
+                         model=detection_model("paper"))  # fmt: skip
     assert np.isfinite(pm.probability[:, :300]).all()  # within half a patch of data
     assert np.isnan(pm.probability[:, 320:]).all()  # more than 112 px from any point
 

@@ -35,19 +35,29 @@ def test_shipped_weights_load_and_verify():
 
 def test_evaluate_json_shape_from_the_command_line(capsys):
     argv = ["evaluate", "--n", "6", "--seed", "777", "--workers", "1", "--json"]
-    assert main([*argv, "--models", "paper", "--no-references"]) == 0
+    assert main(argv) == 0
     result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
-    paper = result["models"]["paper"]
+    assert result["n"] == 6 and result["seed"] == 777 and result["positives"] == 3
+    default, paper = result["models"]["default"], result["models"]["paper"]
+    assert set(default["rows"]) == {"mc"}
     assert set(paper["rows"]) == {"sparse", "delaunay", "mc"}
-    for row in paper["rows"].values():
+    for row in [*paper["rows"].values(), default["rows"]["mc"]]:
         assert set(row) == {"accuracy", "precision", "recall", "fpr"}
         assert all(0.0 <= x <= 1.0 for x in row.values())
-    assert result["n"] == 6 and result["seed"] == 777 and result["positives"] == 3
-    assert set(paper["recall_by_velocity"]) >= {"1-2", "3-5", "8-15"}
+    bins = {"1-2", "2-3", "3-5", "5-8", "8-15"}
+    assert set(default["recall_by_velocity"]) >= bins and set(paper["recall_by_velocity"]) >= bins
+    assert set(default["recall_by_size"]) == {"lt5px", "5-20px", "gt20px"}
+    assert "recall_ge3_ge5px" in default and "iou_median" in default
+    for name in ("oracle", "scan"):
+        ref = result["references"][name]
+        assert {"accuracy", "recall_by_velocity"} <= set(ref)
 
 
 def test_evaluate_refuses_a_training_seed():
     _, card = load_model("mc")
     seed = card["data"][0]["seed"]
     with pytest.raises(InputError, match="training data"):
-        evaluate(4, seed, workers=1, default=None)
+        evaluate(4, seed, workers=1)
+    seed = load_model("default")[1]["data"][0]["seed"]
+    with pytest.raises(InputError, match="training data of the default model"):
+        evaluate(4, seed, workers=1, versions=())

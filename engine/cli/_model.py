@@ -83,6 +83,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--seed", type=int, default=0, help="seed of initialisation, split and augmentation"
     )
     p.add_argument("--max-samples", type=int, help="use only the first N samples")
+    p.add_argument("--init", metavar="WEIGHTS", help="default detector: start from these weights")
     p.add_argument("--device", help="torch device (default: cuda when present, else cpu)")
     _common(p, config=True)
 
@@ -197,7 +198,8 @@ def _train(args: argparse.Namespace) -> Any:
     try:
         if args.arch == "groundseg":
             card = train_detector(args.data, out=out, config=config, command=command,
-                                  options=DetectorOptions(width=args.width, **common),
+                                  options=DetectorOptions(width=args.width, init=args.init,
+                                                          **common),
                                   progress=progress)  # fmt: skip
         else:
             card = train(args.data, version=args.version, out=out, config=config,

@@ -22,7 +22,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--aoi", metavar="FILE", help="region as a polygon file (GeoJSON, GPKG, SHP)")
     p.add_argument(
         "--model",
-        default="mc",
+        default="default",
         help="shipped weights name or path: default (the default detector), paper (the "
         "paper-literal classifier on matrix completion), sparse, delaunay, mc",
     )

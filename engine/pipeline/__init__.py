@@ -113,7 +113,7 @@ def run(
     *,
     store: Store | None = None,
     executor: ExecutorSpec = ExecutorSpec(),
-    model: str = "mc",
+    model: str = "default",
     progress: Progress | None = None,
 ) -> RunResult:
     """Detect deformation over a dataset (or a region of it) and store the run.
@@ -229,7 +229,7 @@ def plan_run(
     region: Region | None = None,
     *,
     store: Store | None = None,
-    model: str = "mc",
+    model: str = "default",
 ) -> RunPlan:
     """Tiles to compute and reuse for a request (for the dashboard to show, and to limit)."""
     store = store or Store()

@@ -61,7 +61,7 @@ class TileJob:
     crs: str
     store_root: str
     config: RunConfig
-    model: str = "mc"
+    model: str = "default"
     threads: int = 0
     """Torch threads in the worker; 0 leaves torch's default."""
 

@@ -30,7 +30,7 @@ from torch import nn
 from engine.config import RunConfig
 from engine.detector import DISTANCE_CAP_PX, VELOCITY_SCALE_MM_YR, GroundSeg
 from engine.errors import InputError
-from engine.model import save_model
+from engine.model import load_model, save_model
 from engine.synthetic import open_dataset
 from engine.train._augment import dihedral
 
@@ -56,6 +56,7 @@ class DetectorOptions:
     device: str | None = None  # None: CUDA when present, else CPU
     max_samples: int | None = None
     offset_mm_yr: float = 20.0  # random reference offsets in ±this
+    init: str | None = None  # weights to start from (a card's path), e.g. to train on
 
 
 @dataclass
@@ -91,7 +92,14 @@ def train_detector(
     order = rng.permutation(d.labels.size)
     n_val = max(1, round(options.val_fraction * d.labels.size))
     val, fit = np.sort(order[:n_val]), order[n_val:]
-    model = GroundSeg(width=options.width).to(device)
+    model = GroundSeg(width=options.width)
+    if options.init:
+        start, card = load_model(options.init)
+        if card.get("architecture") != "groundseg":
+            raise InputError("--init", f"{options.init} is a {card.get('architecture')}",
+                             "groundseg weights")  # fmt: skip
+        model.load_state_dict(start.state_dict())
+    model = model.to(device)
     optimiser = torch.optim.AdamW(
         model.parameters(), lr=options.learning_rate, weight_decay=options.weight_decay
     )
