@@ -109,6 +109,8 @@ ALTER TABLE sites ADD COLUMN IF NOT EXISTS motion VARCHAR;
 ALTER TABLE sites ADD COLUMN IF NOT EXISTS tile_key VARCHAR;
 """
 
+_MIGRATED: set[Path] = set()  # catalogues this process has brought up to _SCHEMA
+
 _TILE_BIAS = 1 << 19  # tile indices are packed into one int64 key with this offset
 
 
@@ -253,13 +255,29 @@ class Store:
         else:
             if not read_only:
                 self.root.mkdir(parents=True, exist_ok=True)
+            elif self.catalog_path not in _MIGRATED:
+                self._migrate()
             con = self._connect_with_retry(read_only)
             if not read_only:
                 con.execute(_SCHEMA)
+                _MIGRATED.add(self.catalog_path)
         try:
             yield con
         finally:
             con.close()
+
+    def _migrate(self) -> None:
+        """Bring a catalogue written by an older version up to the schema, once per process,
+        so read-only connections find every column they select."""
+        try:
+            con = duckdb.connect(str(self.catalog_path))
+        except duckdb.IOException:  # a writer holds it, and has migrated it on connecting
+            return
+        try:
+            con.execute(_SCHEMA)
+        finally:
+            con.close()
+        _MIGRATED.add(self.catalog_path)
 
     def _connect_with_retry(self, read_only: bool) -> duckdb.DuckDBPyConnection:
         delay = 0.05

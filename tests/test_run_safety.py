@@ -204,7 +204,8 @@ def test_kill_9_ends_the_pool_workers_and_leaves_the_run_interrupted(
     (killed,) = list_runs(store)
     assert killed.status == "interrupted"
     assert main(["runs", "--store", str(store.root)]) == 0
-    assert "interrupted" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert f"{killed.run_id}  mine" in out and "interrupted" in out and "resumable" in out
 
 
 # ---------------------------------------------------------------- 4. command-line text
@@ -305,3 +306,21 @@ def test_pyproject_declares_the_pinned_requirements() -> None:
     assert project["dependencies"] == pins
     names = {p.split("==")[0].lower() for p in pins}
     assert {"affine", "pillow"} <= names and all("==" in p for p in pins)
+
+
+def test_a_catalogue_of_an_older_version_is_read(tmp_path: Path) -> None:
+    # a store written before runs had an owner: read-only readers select the column too
+    import duckdb
+
+    from engine.store import _SCHEMA
+
+    store = Store(tmp_path)
+    old = _SCHEMA.replace("ALTER TABLE runs ADD COLUMN IF NOT EXISTS owner VARCHAR;", "")
+    con = duckdb.connect(str(store.catalog_path))
+    con.execute(old)
+    con.close()
+    assert list_runs(store) == []
+    con = duckdb.connect(str(store.catalog_path), read_only=True)
+    columns = [c for (c, *_) in con.execute("DESCRIBE runs").fetchall()]
+    con.close()
+    assert "owner" in columns

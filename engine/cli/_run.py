@@ -150,6 +150,8 @@ def _runs_table(rows: list[dict[str, Any]]) -> str:
                   for i, (c, w) in enumerate(zip(row, widths, strict=True))).rstrip()
         for row in [head, *body]
     ]  # fmt: skip
+    if any(r["status"] == "interrupted" for r in rows):
+        lines.append("interrupted runs are resumable: the same detect again reuses their tiles")
     return "\n".join(lines)
 
 

@@ -166,9 +166,9 @@ def ingest(
                 paths, name=name, store=store, options=again, config=config, progress=progress
             )
         info = stats.info(name, crs, config, sources, hashes.result())
-        key = dataset_key(name=name, file_hashes=hashes.result(), options=_options_for_key(options,
-                          crs), config=config, crs=crs)  # fmt: skip
-        info = dataclasses.replace(info, input_hash=key)
+        key = dataset_key(name=name, file_hashes=hashes.result(), config=config, crs=crs,
+                          options=_options_for_key(options, crs))  # fmt: skip
+        info = dataclasses.replace(info, input_hash=key)  # the one key scheme: engine.hashing
         return store.commit_dataset(info, staging / "points")
     finally:
         shutil.rmtree(staging, ignore_errors=True)

@@ -148,6 +148,9 @@ def _dask(fn: Callable[[Any], Any], jobs: Iterable[Any], spec: ExecutorSpec) -> 
                     )
                 )  # fmt: skip
             client = stack.enter_context(Client(cluster))
+            # nannies and workers end with this process too, even after kill -9
+            client.run(end_with_driver, os.getpid(), nanny=True)
+            client.run(end_with_driver, os.getpid())
         slots = 2 * max(1, len(client.scheduler_info().get("workers", {})) or spec.worker_count())
         queue = iter(jobs)
         running = as_completed([client.submit(fn, job, pure=False) for job in _take(queue, slots)])
