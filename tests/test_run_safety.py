@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -40,6 +41,19 @@ def _ingest_sample(store: Store, samples: dict[str, Path], name: str = "mine") -
     ingest([samples["points"]], name=name, store=store, options=options, config=CONFIG)
 
 
+@pytest.fixture(scope="module")
+def sample_store(samples: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> Store:
+    store = Store(tmp_path_factory.mktemp("sample-store") / "s")
+    _ingest_sample(store, samples)
+    return store
+
+
+def _copy(store: Store, tmp_path: Path) -> Store:
+    """A store of its own for a test, holding dataset "mine" (folders are root-relative)."""
+    shutil.copytree(store.root, tmp_path / "s")
+    return Store(tmp_path / "s")
+
+
 def _store_digest(root: Path) -> dict[str, str]:
     return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
             for p in sorted(root.rglob("*")) if p.is_file()}  # fmt: skip
@@ -61,10 +75,10 @@ def _one_line_error(capsys: pytest.CaptureFixture[str], *needles: str) -> str:
              "tab\there", "glob*", " padded"],
 )  # fmt: skip
 def test_unusable_dataset_names_are_one_line_errors_and_touch_nothing(
-    name: str, samples: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    name: str, samples: dict[str, Path], sample_store: Store, tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
-    store = Store(tmp_path / "s")
-    _ingest_sample(store, samples)
+    store = _copy(sample_store, tmp_path)
     before = _store_digest(store.root)
     code = main(["ingest", str(samples["points"]), "--name", name, "--store", str(store.root),
                  "--geometry", "descending", "--units", "mm",
@@ -118,13 +132,12 @@ def test_a_store_path_with_a_quote_reads_and_writes(samples: dict[str, Path], tm
     ],
 )
 def test_config_limits_are_checked_before_any_work(
-    yaml: str, needle: str, samples: dict[str, Path], tmp_path: Path,
+    yaml: str, needle: str, sample_store: Store, tmp_path: Path,
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
 ) -> None:  # fmt: skip
     # a machine of 16 GiB, whatever runs the test
     monkeypatch.setattr(psutil, "virtual_memory", lambda: type("M", (), {"total": 16 << 30}))
-    store = Store(tmp_path / "s")
-    _ingest_sample(store, samples)
+    store = _copy(sample_store, tmp_path)
     before = _store_digest(store.root)
     config = tmp_path / "bad.yaml"
     config.write_text(yaml)
@@ -156,12 +169,11 @@ def test_a_demo_too_fine_for_memory_is_refused_before_it_starts(tmp_path: Path, 
 
 
 def test_a_run_that_fails_mid_way_is_interrupted_not_running(
-    samples: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    sample_store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import engine.pipeline as pipeline
 
-    store = Store(tmp_path / "s")
-    _ingest_sample(store, samples)
+    store = _copy(sample_store, tmp_path)
     real, calls = pipeline.process_tile, []
 
     def failing(job):  # the third tile fails
@@ -182,10 +194,9 @@ def test_a_run_that_fails_mid_way_is_interrupted_not_running(
 
 
 def test_kill_9_ends_the_pool_workers_and_leaves_the_run_interrupted(
-    samples: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    sample_store: Store, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    store = Store(tmp_path / "s")
-    _ingest_sample(store, samples)
+    store = _copy(sample_store, tmp_path)
     config = tmp_path / "run.yaml"
     config.write_text(CONFIG.to_yaml())
     cmd = [sys.executable, "-m", "engine", "detect", "--dataset", "mine", "--store",
@@ -211,10 +222,8 @@ def test_kill_9_ends_the_pool_workers_and_leaves_the_run_interrupted(
 # ---------------------------------------------------------------- 4. command-line text
 
 
-def test_runs_prints_a_table_not_a_dict(samples: dict[str, Path], tmp_path: Path,
-                                        capsys) -> None:  # fmt: skip
-    store = Store(tmp_path / "s")
-    _ingest_sample(store, samples)
+def test_runs_prints_a_table_not_a_dict(sample_store: Store, tmp_path: Path, capsys) -> None:
+    store = _copy(sample_store, tmp_path)
     result = run(CONFIG, "mine", store=store, executor=INPROCESS)
     capsys.readouterr()
     assert main(["runs", "--store", str(store.root)]) == 0
