@@ -7,16 +7,13 @@ seed, the CRS and the grid. Every default lives here and nowhere else. Reference
 
 from __future__ import annotations
 
-import hashlib
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
-
-from engine import __version__
 
 __all__ = [
     "BaselineParams",
@@ -32,8 +29,18 @@ __all__ = [
     "TimeseriesParams",
     "ValidateParams",
     "WrapParams",
+    "check_memory",
     "load_config",
 ]
+
+
+# Bounds that keep one tile's rasters, and the kernels run over them, within reach of a
+# machine's memory; finer checks against this machine's memory are in check_memory.
+MAX_RASTER_PX = 16_384
+MAX_KERNEL_PX = 1024
+Probability = Annotated[float, Field(gt=0, lt=1)]
+Positive = Annotated[float, Field(gt=0, allow_inf_nan=False)]
+Finite = Annotated[float, Field(allow_inf_nan=False)]
 
 
 class _Params(BaseModel):
@@ -42,7 +49,7 @@ class _Params(BaseModel):
 
 class IngestParams(_Params):
     batch_rows: int = Field(
-        1_000_000, gt=0, description="Rows per streamed batch; bounds ingest memory"
+        1_000_000, gt=0, le=100_000_000, description="Rows per streamed batch; bounds ingest memory"
     )
     workers: int = Field(
         0, ge=0, description="Processes that share one large CSV; 0 = one per core"
@@ -66,18 +73,25 @@ class TimeseriesParams(_Params):
 
 
 class GridParams(_Params):
-    pixel_size_m: float = Field(10.0, gt=0, description="Grid pixel size in metres (§II-B)")
-    tile_size_px: int = Field(2500, ge=64, description="Tile edge in pixels (§IV-C)")
+    pixel_size_m: float = Field(
+        10.0, gt=0, le=10_000, description="Grid pixel size in metres (§II-B)"
+    )
+    tile_size_px: int = Field(
+        2500, ge=64, le=MAX_RASTER_PX, description="Tile edge in pixels (§IV-C)"
+    )
     tile_overlap_px: int = Field(
         250,
         ge=0,
+        le=MAX_RASTER_PX // 4,
         description="Overlap added on each side of a tile: at least one CNN patch (§II-A); "
         "250 makes a 2500 px tile a 3000 px raster, a fast FFT size (2948 has the factor 67)",
     )
 
 
 class DenoiseParams(_Params):
-    median_size_px: int = Field(3, ge=1, description="NaN-aware median window Med_3x3 (§III-A)")
+    median_size_px: int = Field(
+        3, ge=1, le=MAX_KERNEL_PX, description="NaN-aware median window Med_3x3 (§III-A)"
+    )
 
 
 class InterpolateParams(_Params):
@@ -99,7 +113,7 @@ class InterpolateParams(_Params):
         description="Stopping tolerance τ: relative change per iteration (Algorithm 1); the fast "
         "solver uses it as its relative residual",
     )
-    max_iterations: int = Field(200, ge=1, description="Iteration cap K (Algorithm 1)")
+    max_iterations: int = Field(200, ge=1, le=100_000, description="Iteration cap K (Algorithm 1)")
     residual_passes: int = Field(
         1,
         ge=0,
@@ -173,42 +187,60 @@ class SyntheticParams(_Params):
 
 
 class WrapParams(_Params):
-    rho_mm_yr: tuple[float, ...] = Field(
-        (14.0, 7.0, 3.5, 1.75), description="Wrap intervals ρ, over-wrapping (§III-C)"
+    rho_mm_yr: tuple[Positive, ...] = Field(
+        min_length=1,
+        default=(14.0, 7.0, 3.5, 1.75),
+        description="Wrap intervals ρ, over-wrapping (§III-C)",
     )
-    tau_mm_yr: tuple[float, ...] = Field(
-        (0.0, 3.5, 7.0, 10.5), description="Wrap offsets τ (§III-C)"
+    tau_mm_yr: tuple[Finite, ...] = Field(
+        min_length=1, default=(0.0, 3.5, 7.0, 10.5), description="Wrap offsets τ (§III-C)"
     )
 
 
 class ModelParams(_Params):
-    patch_size_px: int = Field(224, ge=32, description="CNN input patch (§II-A)")
+    patch_size_px: int = Field(224, ge=32, le=MAX_KERNEL_PX, description="CNN input patch (§II-A)")
 
 
 class DetectParams(_Params):
-    stride_px: int = Field(28, ge=1, description="Sliding-window stride (§II-A)")
-    merge_size_px: int = Field(20, ge=1, description="Gaussian merge kernel size (§II-A)")
-    merge_sigma_px: float = Field(5.0, gt=0, description="Gaussian merge sigma (§II-A)")
+    stride_px: int = Field(28, ge=1, le=MAX_KERNEL_PX, description="Sliding-window stride (§II-A)")
+    merge_size_px: int = Field(
+        20, ge=1, le=MAX_KERNEL_PX, description="Gaussian merge kernel size (§II-A)"
+    )
+    merge_sigma_px: float = Field(
+        5.0, gt=0, le=MAX_KERNEL_PX, description="Gaussian merge sigma (§II-A)"
+    )
 
 
 class SitesParams(_Params):
-    levels: tuple[float, ...] = Field(
-        (0.5, 0.75, 0.9), description="Probability levels that define sites (§IV-C)"
+    levels: tuple[Probability, ...] = Field(
+        min_length=1,
+        default=(0.5, 0.75, 0.9),
+        description="Probability levels that define sites (§IV-C)",
     )
     ring_width_px: int = Field(
-        20, ge=1, description="Width of the ring around a site that its motion is measured against"
+        20,
+        ge=1,
+        le=MAX_KERNEL_PX,
+        description="Width of the ring around a site that its motion is measured against",
     )
 
 
 class BaselineParams(_Params):
-    thresholds_mm_yr: tuple[float, ...] = Field(
-        (3.0, 4.5, 5.0), description="|v| thresholds of the baseline (§IV-C)"
+    thresholds_mm_yr: tuple[Positive, ...] = Field(
+        min_length=1, default=(3.0, 4.5, 5.0), description="|v| thresholds of the baseline (§IV-C)"
     )
-    dilation_px: int = Field(18, ge=0, description="Dilation of thresholded points (§IV-C)")
-    median_size_px: int = Field(3, ge=1, description="Median filter of the baseline (§IV-C)")
+    dilation_px: int = Field(
+        18, ge=0, le=MAX_KERNEL_PX, description="Dilation of thresholded points (§IV-C)"
+    )
+    median_size_px: int = Field(
+        3, ge=1, le=MAX_KERNEL_PX, description="Median filter of the baseline (§IV-C)"
+    )
     min_points: int = Field(4, ge=1, description="Fewest points for a baseline site (§IV-C)")
     ring_width_px: int = Field(
-        20, ge=1, description="Width of the ring around a site that its motion is measured against"
+        20,
+        ge=1,
+        le=MAX_KERNEL_PX,
+        description="Width of the ring around a site that its motion is measured against",
     )
 
 
@@ -242,7 +274,7 @@ class ValidateParams(_Params):
 
 
 class RunConfig(_Params):
-    """Everything a run depends on. Its hash (with the inputs') is the cache key."""
+    """Everything a run depends on; :mod:`engine.hashing` puts it into the cache keys."""
 
     seed: int = Field(0, ge=0, description="Seed for every random draw of the run")
     crs: str | None = Field(
@@ -276,15 +308,6 @@ class RunConfig(_Params):
             raise ValueError("expected a YAML mapping at the top level")
         return cls.model_validate(data)
 
-    def cache_key(self, input_hashes: Iterable[str] = ()) -> str:
-        """sha256 of the config, the engine version and the (order-free) input hashes."""
-        h = hashlib.sha256()
-        h.update(self.model_dump_json(by_alias=True).encode())
-        h.update(__version__.encode())
-        for item in sorted(input_hashes):
-            h.update(item.encode())
-        return h.hexdigest()
-
 
 def load_config(path: str | Path | None) -> RunConfig:
     """Read a YAML config file; ``None`` gives the defaults.
@@ -299,13 +322,45 @@ def load_config(path: str | Path | None) -> RunConfig:
     if path is None:
         return RunConfig()
     path = Path(path)
+    if path.is_dir():
+        raise InputError(path, "is a folder", "a YAML config file")
     try:
-        return RunConfig.from_yaml(path.read_text())
+        return RunConfig.from_yaml(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise InputError(path, "file not found", "a YAML config file") from None
+    except UnicodeDecodeError:
+        raise InputError(path, "is not UTF-8 text", "a YAML config file") from None
+    except OSError as exc:  # unreadable, a name too long, ...
+        raise InputError(path, f"cannot be read ({exc.strerror})", "a YAML config file") from None
     except (yaml.YAMLError, ValueError) as exc:
         first = _first_error_line(exc)
         raise InputError(path, first, "a valid Groundwatch config") from None
+
+
+def check_memory(config: RunConfig, *, need_bytes: float, what: str) -> None:
+    """Refuse work that would not fit in this machine's memory, before it starts.
+
+    ``what`` says what takes the memory, e.g. ``"tiles of 3000² pixels"``.
+
+    Raises
+    ------
+    engine.errors.InputError
+        Naming the pixel and tile sizes and the memory they would take.
+    """
+    import psutil
+
+    from engine.errors import InputError
+
+    have = psutil.virtual_memory().total
+    if need_bytes > have:
+        grid = config.grid
+        raise InputError(
+            "config",
+            f"grid.pixel_size_m {grid.pixel_size_m:g} with grid.tile_size_px "
+            f"{grid.tile_size_px} needs {what}, about {need_bytes / 2**30:,.0f} GiB",
+            f"at most this machine's {have / 2**30:,.0f} GiB: a larger pixel size or a "
+            "smaller tile",
+        )
 
 
 def _first_error_line(exc: Exception) -> str:

@@ -15,11 +15,11 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from engine.config import RunConfig
+from engine.config import RunConfig, check_memory
 from engine.ingest import IngestOptions, ingest
 from engine.pipeline import ExecutorSpec, RunResult, run
 from engine.scenes import make_scene
-from engine.store import DatasetInfo, Store
+from engine.store import DatasetInfo, Store, check_dataset_name
 
 __all__ = ["DemoResult", "build_demo", "demo_points"]
 
@@ -84,7 +84,10 @@ def build_demo(
     ``progress(stage, done, total)`` is called for the stages ``"scene"``, ``"ingest"`` and
     ``"detect"`` (tiles).
     """
+    check_dataset_name(name)
     size_px = round(size_km * 1000 / config.grid.pixel_size_m)
+    # a scene holds ~48 bytes per pixel (measured on 2000²): refuse one that cannot fit
+    check_memory(config, need_bytes=48.0 * size_px**2, what=f"a scene of {size_px:,}² pixels")
     step = (lambda stage, d, t: progress(stage, d, t)) if progress else (lambda *_: None)
     step("scene", 0, 1)
     scene = make_scene(size_px, seed, pixel_size_m=config.grid.pixel_size_m, config=config)

@@ -10,7 +10,9 @@ Tile outputs are addressed by their cache key (dataset + detection config + mode
 not by run: a run that needs a tile any earlier run, or a killed attempt, finished reuses it.
 A tile folder appears by one rename and is catalogued after it exists; a run's sites are
 written, renamed into place, and only then does one transaction publish them and mark the
-run finished. A run killed at any point leaves its row ``running`` and nothing half-visible.
+run finished. A run killed at any point leaves nothing half-visible; its row reads
+``interrupted`` (resumable: the same request again reuses its finished tiles) once the
+process that owned it has gone, or at once when it stopped on an error.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import socket
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,6 +39,7 @@ __all__ = [
     "finish_run",
     "finished_tiles",
     "get_run",
+    "interrupt_run",
     "list_runs",
     "publish_tile",
     "read_sites",
@@ -46,8 +50,9 @@ __all__ = [
 
 _RUN_COLUMNS = (
     "run_id, dataset, cache_key, config_yaml, seed, model_hash, input_hashes, engine_version, "
-    "status, created, finished, crs, region, tiles_total, summary"
+    "status, created, finished, crs, region, tiles_total, summary, owner"
 )
+RUNNING, FINISHED, INTERRUPTED = "running", "finished", "interrupted"
 
 
 @dataclass(frozen=True)
@@ -58,7 +63,8 @@ class RunInfo:
     dataset: str
     cache_key: str
     status: str
-    """``"running"`` until its sites are published, then ``"finished"``."""
+    """``"running"`` while its process works on it, ``"finished"`` once its sites are
+    published, ``"interrupted"`` when it stopped before (killed, or an error): resumable."""
     crs: str
     region: str | None
     """The region as WKT in the run CRS; None = the whole dataset."""
@@ -131,14 +137,46 @@ def begin_run(store: Store, info: RunInfo) -> None:
         con.execute("DELETE FROM runs WHERE run_id = ?", [info.run_id])
         con.execute(
             f"INSERT INTO runs ({_RUN_COLUMNS}) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'running', now(), NULL, ?, ?, ?, NULL)",
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'running', now(), NULL, ?, ?, ?, NULL, ?)",
             [
                 info.run_id, info.dataset, info.cache_key, info.config_yaml, info.seed,
                 info.model_hash, json.dumps(info.input_hashes), info.engine_version, info.crs,
-                info.region, info.tiles_total,
+                info.region, info.tiles_total, _this_process(),
             ],
         )  # fmt: skip
         con.commit()
+
+
+def interrupt_run(store: Store, run_id: str) -> None:
+    """Mark a run that stopped before finishing (an error, Ctrl-C) as ``interrupted``."""
+    with store.connect() as con:
+        con.execute(
+            "UPDATE runs SET status = ? WHERE run_id = ? AND status = ?",
+            [INTERRUPTED, run_id, RUNNING],
+        )
+
+
+def _this_process() -> str:
+    """``host:pid:start time``: who owns a running run (pids are reused, start times not)."""
+    import psutil
+
+    me = psutil.Process()
+    return f"{socket.gethostname()}:{me.pid}:{me.create_time():.2f}"
+
+
+def _owner_gone(owner: str | None) -> bool:
+    """Whether the process that began a run has ended (only known on its own host)."""
+    if not owner:
+        return False
+    import psutil
+
+    host, pid, started = owner.rsplit(":", 2)
+    if host != socket.gethostname():
+        return False  # another machine of a shared store: cannot tell, keep "running"
+    try:
+        return f"{psutil.Process(int(pid)).create_time():.2f}" != started
+    except (psutil.NoSuchProcess, ValueError):
+        return True
 
 
 def finished_tiles(store: Store, cache_keys: Iterable[str]) -> dict[str, str | None]:
@@ -243,14 +281,19 @@ def read_sites(store: Store, run_id: str, *, baseline: bool = False) -> gpd.GeoD
     """A finished run's sites (or its thresholding-baseline sites), WGS84."""
     info = get_run(store, run_id)
     if info.status != "finished":
-        raise StoreError(f"{store.root}: run {info.run_id} has not finished (rerun it)")
+        raise StoreError(
+            f"{store.root}: run {info.run_id} has not finished ({info.status}; run the same "
+            "detect again to resume it)"
+        )
     name = "baseline.parquet" if baseline else "sites.parquet"
     return gpd.read_parquet(store.root / "runs" / info.run_id / name)
 
 
 def _info(row: tuple[Any, ...]) -> RunInfo:
     (run_id, dataset, cache_key, config_yaml, seed, model_hash, input_hashes, version, status,
-     created, finished, crs, region, tiles_total, summary) = row  # fmt: skip
+     created, finished, crs, region, tiles_total, summary, owner) = row  # fmt: skip
+    if status == RUNNING and _owner_gone(owner):
+        status = INTERRUPTED
     return RunInfo(
         run_id=run_id,
         dataset=dataset,

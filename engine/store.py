@@ -35,7 +35,14 @@ import pyarrow.parquet as pq
 from engine.errors import StoreError
 from engine.types import Bbox
 
-__all__ = ["DatasetInfo", "PointWriter", "Store", "default_store_path", "read_points_at"]
+__all__ = [
+    "DatasetInfo",
+    "PointWriter",
+    "Store",
+    "check_dataset_name",
+    "default_store_path",
+    "read_points_at",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -74,6 +81,7 @@ ALTER TABLE runs ADD COLUMN IF NOT EXISTS crs VARCHAR;
 ALTER TABLE runs ADD COLUMN IF NOT EXISTS region VARCHAR;
 ALTER TABLE runs ADD COLUMN IF NOT EXISTS tiles_total INTEGER;
 ALTER TABLE runs ADD COLUMN IF NOT EXISTS summary JSON;
+ALTER TABLE runs ADD COLUMN IF NOT EXISTS owner VARCHAR;
 CREATE TABLE IF NOT EXISTS tiles (
     run_id VARCHAR NOT NULL,
     tile_key VARCHAR NOT NULL,
@@ -100,6 +108,8 @@ ALTER TABLE sites ADD COLUMN IF NOT EXISTS dv DOUBLE;
 ALTER TABLE sites ADD COLUMN IF NOT EXISTS motion VARCHAR;
 ALTER TABLE sites ADD COLUMN IF NOT EXISTS tile_key VARCHAR;
 """
+
+_MIGRATED: set[Path] = set()  # catalogues this process has brought up to _SCHEMA
 
 _TILE_BIAS = 1 << 19  # tile indices are packed into one int64 key with this offset
 
@@ -205,6 +215,8 @@ class DatasetInfo:
     dates: dict[str, list[str]] = field(default_factory=dict)
     sources: list[dict[str, Any]] = field(default_factory=list)
     input_hash: str = ""
+    """The dataset's cache key (:func:`engine.hashing.dataset_key`): its files, sidecars
+    included, the ingest options, its name, the ingest config and the code version."""
 
     def summary(self) -> dict[str, Any]:
         """The JSON-ready summary the command line prints."""
@@ -243,13 +255,29 @@ class Store:
         else:
             if not read_only:
                 self.root.mkdir(parents=True, exist_ok=True)
+            elif self.catalog_path not in _MIGRATED:
+                self._migrate()
             con = self._connect_with_retry(read_only)
             if not read_only:
                 con.execute(_SCHEMA)
+                _MIGRATED.add(self.catalog_path)
         try:
             yield con
         finally:
             con.close()
+
+    def _migrate(self) -> None:
+        """Bring a catalogue written by an older version up to the schema, once per process,
+        so read-only connections find every column they select."""
+        try:
+            con = duckdb.connect(str(self.catalog_path))
+        except duckdb.IOException:  # a writer holds it, and has migrated it on connecting
+            return
+        try:
+            con.execute(_SCHEMA)
+        finally:
+            con.close()
+        _MIGRATED.add(self.catalog_path)
 
     def _connect_with_retry(self, read_only: bool) -> duckdb.DuckDBPyConnection:
         delay = 0.05
@@ -384,8 +412,9 @@ class Store:
         con = duckdb.connect(":memory:")
         try:
             rel = con.execute(
-                f"DESCRIBE SELECT * FROM read_parquet('{info.path / 'points'}/**/*.parquet', "
-                "hive_partitioning = true, union_by_name = true)"
+                "DESCRIBE SELECT * FROM read_parquet(?, hive_partitioning = true, "
+                "union_by_name = true)",
+                [_parquet_glob(info.path / "points")],
             ).fetchall()
         finally:
             con.close()
@@ -424,11 +453,10 @@ def read_points_at(
         ids = [str(p) for p in pids]
         where.append(f"pid IN ({', '.join('?' * len(ids))})" if ids else "FALSE")
         params += ids
-    select = ", ".join(f'"{c}"' for c in columns) if columns else "*"
-    sql = (
-        f"SELECT {select} FROM read_parquet('{Path(folder)}/**/*.parquet', "
-        "hive_partitioning = true, union_by_name = true)"
-    )
+    select = ", ".join(_quote_identifier(c) for c in columns) if columns else "*"
+    # the path is a bound parameter, never SQL text: a folder may hold any character
+    sql = f"SELECT {select} FROM read_parquet(?, hive_partitioning = true, union_by_name = true)"
+    params.insert(0, _parquet_glob(Path(folder)))
     if where:
         sql += " WHERE " + " AND ".join(where)
     con = duckdb.connect(":memory:")
@@ -436,6 +464,52 @@ def read_points_at(
         return con.sql(sql, params=params).to_arrow_table()
     finally:
         con.close()
+
+
+def check_dataset_name(name: str) -> str:
+    """``name`` if it can name a dataset, else :class:`~engine.errors.InputError`.
+
+    Names end up in folder names, log lines and the dashboard: printable characters only,
+    no quotes, slashes, glob characters or line breaks, at most 100 characters.
+
+    Examples
+    --------
+    >>> check_dataset_name("ustica-2019")
+    'ustica-2019'
+    >>> check_dataset_name("a'b")
+    Traceback (most recent call last):
+    engine.errors.InputError: --name: "a'b" is not a usable dataset name; expected ...
+    """
+    from engine.errors import InputError
+
+    bad = set(name) & _FORBIDDEN_IN_NAMES
+    ok = (
+        0 < len(name) <= _MAX_NAME
+        and name.isprintable()
+        and not bad
+        and not name.startswith((".", "-", " "))
+        and name == name.strip()
+    )
+    if not ok:
+        raise InputError(
+            "--name", f"{name!r} is not a usable dataset name",
+            f"1 to {_MAX_NAME} printable characters, not starting with '.', '-' or a space, "
+            "without quotes, slashes, * ? [ ] or line breaks",
+        )  # fmt: skip
+    return name
+
+
+_MAX_NAME = 100
+_FORBIDDEN_IN_NAMES = set("'\"`/\\*?[]")
+
+
+def _parquet_glob(folder: Path) -> str:
+    """Every Parquet file under ``folder``, glob characters in the folder itself escaped."""
+    return "".join(f"[{c}]" if c in "*?[" else c for c in str(folder)) + "/**/*.parquet"
+
+
+def _quote_identifier(name: str) -> str:
+    return '"' + str(name).replace('"', '""') + '"'
 
 
 def _children(folder: Path) -> list[Path]:

@@ -8,8 +8,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from engine.config import InterpolateParams, RunConfig, load_config
+from engine.config import DetectParams, InterpolateParams, RunConfig, load_config
 from engine.errors import InputError
+from engine.hashing import digest, tile_key
 
 
 def test_defaults_are_the_papers() -> None:
@@ -57,12 +58,13 @@ def test_bad_config_is_one_line_input_error(tmp_path: Path, text: str, where: st
     assert where in str(info.value) and "\n" not in str(info.value)
 
 
-def test_cache_key_changes_with_config_and_inputs_not_order() -> None:
+def test_tile_key_changes_with_config_and_dataset() -> None:
     base = RunConfig()
-    k = base.cache_key(["a", "b"])
-    assert k == base.cache_key(["b", "a"])
-    assert k != base.cache_key(["a", "c"])
-    assert k != RunConfig(seed=1).cache_key(["a", "b"])
+    k = tile_key(dataset_key="a", config=base, model_hash="m", tile=(0, 0))
+    assert k == tile_key(dataset_key="a", config=RunConfig(), model_hash="m", tile=(0, 0))
+    assert k != tile_key(dataset_key="b", config=base, model_hash="m", tile=(0, 0))
+    changed = RunConfig(detect=DetectParams(stride_px=14))
+    assert k != tile_key(dataset_key="a", config=changed, model_hash="m", tile=(0, 0))
     assert len(k) == 64
 
 
@@ -70,4 +72,4 @@ def test_cache_key_changes_with_config_and_inputs_not_order() -> None:
 def test_round_trip_property(seed: int, p: float, iters: int) -> None:
     c = RunConfig(seed=seed, interpolate=InterpolateParams(schatten_p=p, max_iterations=iters))
     assert RunConfig.from_yaml(c.to_yaml()) == c
-    assert RunConfig.from_yaml(c.to_yaml()).cache_key() == c.cache_key()
+    assert digest(RunConfig.from_yaml(c.to_yaml()).model_dump()) == digest(c.model_dump())

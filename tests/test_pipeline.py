@@ -198,7 +198,7 @@ def test_a_run_killed_mid_way_resumes_from_its_finished_tiles(
     proc.wait()
 
     (killed,) = list_runs(store)
-    assert killed.status == "running"
+    assert killed.status == "interrupted"  # its process is gone: resumable, not running
     assert not (store.root / "runs" / killed.run_id).exists()
     with pytest.raises(Exception, match="has not finished"):
         read_sites(store, killed.run_id)

@@ -437,7 +437,7 @@ def test_cli_gnss_against_a_store_dataset(tmp_path: Path, capsys) -> None:
 
     assert main([*args, "--radius-m", "400"]) == 0  # FAR now matches its point 300 m away
     text = capsys.readouterr().out
-    assert "5 matched of 5 benchmarks" in text and "R²" in text
+    assert "5 of 5 benchmarks matched" in text and "R²" in text
 
 
 def test_cli_mxtm_tenv3_against_a_store_dataset(tmp_path: Path, capsys) -> None:

@@ -51,6 +51,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = _command(sub, "datasets", "list the datasets in the store", _datasets)
     _common(p)
 
+    p = _command(
+        sub, "sample-data", "write the README's sample inputs (points.csv, benchmarks.csv)",
+        _sample_data,
+    )  # fmt: skip
+    p.add_argument("--out", default=".", metavar="DIR", help="folder to write into (default .)")
+    p.add_argument("--seed", type=int, default=7, help="seed of the scene (default 7)")
+    p.add_argument("--json", action="store_true", help="print one JSON object as the last line")
+
     p = _command(sub, "config", "show the configuration", _config)
     p.add_argument("--print-defaults", action="store_true", help="print the defaults as YAML")
     p.add_argument("--config", metavar="FILE", help="YAML file to validate and print")
@@ -117,6 +125,13 @@ def _datasets(args: argparse.Namespace) -> Any:
         return "no datasets (ingest one with: python -m engine ingest PATH --name NAME)"
     lines = [_describe(d) for d in infos]
     return "\n".join(lines)
+
+
+def _sample_data(args: argparse.Namespace) -> Any:
+    from engine.samples import write_samples
+
+    paths = {k: str(v) for k, v in write_samples(args.out, seed=args.seed).items()}
+    return paths if args.json else f"wrote {paths['points']} and {paths['benchmarks']}"
 
 
 def _config(args: argparse.Namespace) -> str:

@@ -135,11 +135,29 @@ def _runs(args: argparse.Namespace) -> Any:
         return {"runs": rows}
     if not rows:
         return "no runs (start one with: python -m engine detect --dataset NAME)"
-    return "\n".join(
-        f"{r['run']}  {r['dataset']:12} {r['status']:9} {r['created'][:19]}  {r['tiles']} tile(s)"
-        f"  sites {r['sites']}"
+    return _runs_table(rows)
+
+
+def _runs_table(rows: list[dict[str, Any]]) -> str:
+    """Runs as aligned columns: sites per level as plain numbers, one column per level."""
+    levels = sorted({k for r in rows for k in r["sites"]})
+    head = ["run", "dataset", "status", "created", "tiles", "region", *levels]
+    body = [
+        [r["run"], r["dataset"], r["status"], r["created"][:19], str(r["tiles"]),
+         "whole" if r["region"] is None else "part",
+         *(str(r["sites"].get(k, "-")) for k in levels)]
         for r in rows
-    )
+    ]  # fmt: skip
+    widths = [max(len(row[i]) for row in [head, *body]) for i in range(len(head))]
+    numeric = {4, *range(6, len(head))}
+    lines = [
+        "  ".join(c.rjust(w) if i in numeric else c.ljust(w)
+                  for i, (c, w) in enumerate(zip(row, widths, strict=True))).rstrip()
+        for row in [head, *body]
+    ]  # fmt: skip
+    if any(r["status"] == "interrupted" for r in rows):
+        lines.append("interrupted runs are resumable: the same detect again reuses their tiles")
+    return "\n".join(lines)
 
 
 def _sites(args: argparse.Namespace) -> Any:
@@ -198,11 +216,13 @@ def _demo(args: argparse.Namespace) -> Any:
         )  # fmt: skip
     finally:
         bar.close()
-    out = {"dataset": result.dataset.summary(), "sources": result.sources,
-           **result.run.to_json()}  # fmt: skip
+    # the run's own "dataset" is the name; the demo's is the dataset's summary
+    out = {**result.run.to_json(), "dataset": result.dataset.summary(),
+           "sources": result.sources}  # fmt: skip
     if args.json:
         return out
+    sites = ", ".join(f"{k} {v}" for k, v in out["sites"].items())
     return (
-        f"demo dataset {args.name!r}: {sum(out['dataset']['points'].values()):,} points, "
-        f"{result.sources} sources; run {out['run']}: sites {out['sites']}"
+        f"demo dataset {args.name!r}: {sum(result.dataset.points.values()):,} points, "
+        f"{result.sources} sources; run {out['run']}: sites {sites}"
     )

@@ -111,8 +111,13 @@ def _describe(result: Any) -> str:
     ]
     fig = {k: "n/a" if s[k] is None else f"{s[k]:.3f}" for k in ("r2", "bias", "rmse")}
     mad = "n/a" if s["mean_abs_deviation"] is None else f"{s['mean_abs_deviation']:.3f}"
+    pairs = s["n_matched"]  # a benchmark is compared once per geometry it matched
+    per_geometry = (
+        f" ({pairs} benchmark-geometry pairs)" if pairs != s["n_benchmarks_matched"] else ""
+    )
     lines.append(
-        f"{s['n_matched']} matched of {s['n_benchmarks']} benchmarks: R² {fig['r2']}, "
+        f"{s['n_benchmarks_matched']} of {s['n_benchmarks']} benchmarks matched{per_geometry}: "
+        f"R² {fig['r2']}, "
         f"bias (GNSS − InSAR) {fig['bias']} mm/yr, mean |deviation| {mad} mm/yr, "
         f"RMSE {fig['rmse']} mm/yr"
     )

@@ -9,6 +9,7 @@ cannot be used raises :class:`~engine.errors.InputError` before the store is tou
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import logging
 import shutil
@@ -22,7 +23,7 @@ import numpy as np
 from engine.config import RunConfig
 from engine.errors import InputError
 from engine.grid import choose_crs
-from engine.hashing import sha256_files
+from engine.hashing import dataset_key, input_files, sha256_files
 from engine.ingest._columns import parse_geometry, parse_units
 from engine.ingest._gnss import Benchmarks, read_benchmarks, read_pairs, read_uploaded_benchmarks
 from engine.ingest._normalise import WGS84, Normaliser
@@ -39,7 +40,7 @@ from engine.ingest._sources import (
 )
 from engine.ingest._staging import Stats, stage_batches
 from engine.ingest._tenv3 import GnssSeries, read_tenv3
-from engine.store import DatasetInfo, PointWriter, Store
+from engine.store import DatasetInfo, PointWriter, Store, check_dataset_name
 
 __all__ = [
     "Benchmarks",
@@ -121,10 +122,12 @@ def ingest(
     Returns the catalogued :class:`~engine.store.DatasetInfo`. On any error the store is
     left exactly as it was.
     """
-    if not name or "/" in name or name.startswith("."):
-        raise InputError("--name", f"{name!r} is not a usable dataset name", "a plain name")
+    check_dataset_name(name)
     sources = open_sources(paths, options)
-    hashes = _HashInBackground([s.files or [s.path] for s in sources])
+    # every file read, a shapefile's sidecars too: the key must see them all (engine.hashing)
+    hashes = _HashInBackground(
+        [[f for p in (s.files or [s.path]) for f in input_files(p)] for s in sources]
+    )
     geometry = parse_geometry(options.geometry, origin="--geometry") if options.geometry else None
     units = parse_units(options.units) if options.units else None
     crs = options.crs or config.crs
@@ -163,9 +166,17 @@ def ingest(
                 paths, name=name, store=store, options=again, config=config, progress=progress
             )
         info = stats.info(name, crs, config, sources, hashes.result())
+        key = dataset_key(name=name, file_hashes=hashes.result(), config=config, crs=crs,
+                          options=_options_for_key(options, crs))  # fmt: skip
+        info = dataclasses.replace(info, input_hash=key)  # the one key scheme: engine.hashing
         return store.commit_dataset(info, staging / "points")
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+
+
+def _options_for_key(options: IngestOptions, crs: str) -> dict[str, object]:
+    """The options as the dataset key sees them: the run CRS as resolved, not as asked."""
+    return {**options.__dict__, "columns": dict(options.columns), "crs": crs}
 
 
 def _crs_from_first_batch(source: Source, normalise: Normaliser, config: RunConfig) -> str:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -140,7 +139,6 @@ class Stats:
                 {"path": s.label, "kind": s.kind, "sha256": h}
                 for s, h in zip(sources, hashes, strict=True)
             ],
-            input_hash=hashlib.sha256("".join(sorted(hashes)).encode()).hexdigest(),
         )
 
 

@@ -5,17 +5,19 @@ region into the grid's tiles (with their overlap), sends every tile not already 
 the executor (:mod:`engine.pipeline._executors`), records each tile as it lands, and finally
 gathers the tiles' sites into the run's ranked site table.
 
-Caching is by content. A tile's key hashes the dataset's inputs, every parameter the tile
-chain reads, the model's weights, the engine version and the tile; a run's key hashes its
-tiles' keys and its region. The same request again finds its finished run at once; another
-region or a killed attempt reuses every finished tile; a changed parameter changes the keys
-and recomputes.
+Caching is by content, with the keys of :mod:`engine.hashing`. A tile's key holds the
+dataset's key (every input file, the ingest options, the dataset's name), every parameter
+the tile chain reads, the model's weights, the code version and the tile; a run's key holds
+the dataset, its tiles' keys and its region. The same request again finds its finished run
+at once; another region or a killed attempt reuses every finished tile; a changed parameter
+changes the keys and recomputes.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
-import json
+import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -27,11 +29,11 @@ import pandas as pd
 import shapely
 from shapely.geometry.base import BaseGeometry
 
-from engine import __version__
 from engine.baseline import threshold_key
-from engine.config import RunConfig
+from engine.config import RunConfig, check_memory
 from engine.errors import InputError
 from engine.grid import tiles_for_bounds
+from engine.hashing import code_version, run_key, tile_key
 from engine.model import load_model
 from engine.pipeline._executors import ExecutorSpec, map_unordered
 from engine.pipeline._tile import TileJob, TileResult, largest_first, process_tile, raw_velocity
@@ -41,6 +43,7 @@ from engine.runs import (
     find_finished_run,
     finish_run,
     finished_tiles,
+    interrupt_run,
     record_tiles,
     run_tiles,
 )
@@ -55,6 +58,7 @@ __all__ = [
     "RunResult",
     "TileJob",
     "TileResult",
+    "check_plan",
     "plan_run",
     "plan_tiles",
     "process_tile",
@@ -65,8 +69,6 @@ __all__ = [
 ]
 
 Progress = Callable[[int, int], None]
-# the config sections a tile's outputs depend on (not ingest, synthetic, validate, seed)
-_TILE_SECTIONS = ("grid", "denoise", "interpolate", "wrap", "model", "detect", "sites", "baseline")
 
 
 @dataclass(frozen=True)
@@ -143,28 +145,40 @@ def run(
     started = time.perf_counter()
     store = store or Store()
     req = _request(config, dataset, region, store, model)
-    info, polygon, tiles, keys, region_wkt, run_key, model_hash = (
-        req.info,
-        req.polygon,
-        req.tiles,
-        req.keys,
-        req.region_wkt,
-        req.run_key,
-        req.model_hash,
-    )
-    hit = find_finished_run(store, run_key)
+    hit = find_finished_run(store, req.run_key)
     if hit is not None:
         if progress is not None:
-            progress(len(tiles), len(tiles))
+            progress(len(req.tiles), len(req.tiles))
         return _result(hit, cache_hit=True, seconds=time.perf_counter() - started)
 
-    run_id = run_key[:12]
+    run_id = req.run_key[:12]
     begin_run(store, RunInfo(
-        run_id=run_id, dataset=dataset, cache_key=run_key, status="running", crs=info.crs,
-        region=region_wkt, tiles_total=len(tiles), config_yaml=config.to_yaml(),
-        seed=config.seed, model_hash=model_hash, input_hashes=[info.input_hash],
-        engine_version=__version__, created="",
+        run_id=run_id, dataset=dataset, cache_key=req.run_key, status="running",
+        crs=req.info.crs, region=req.region_wkt, tiles_total=len(req.tiles),
+        config_yaml=config.to_yaml(), seed=config.seed, model_hash=req.model_hash,
+        input_hashes=[req.info.input_hash], engine_version=code_version(), created="",
     ))  # fmt: skip
+    try:
+        return _run_tiles(req, config, dataset, store, executor, model, progress, started)
+    except BaseException:  # an error or Ctrl-C: resumable, and not "running" any more
+        with contextlib.suppress(Exception):  # the first error is the one to report
+            interrupt_run(store, run_id)
+        raise
+
+
+def _run_tiles(
+    req: _Request,
+    config: RunConfig,
+    dataset: str,
+    store: Store,
+    executor: ExecutorSpec,
+    model: str,
+    progress: Progress | None,
+    started: float,
+) -> RunResult:
+    """Compute the tiles not yet done, record them, then gather and publish the run's sites."""
+    info, polygon, tiles, keys = req.info, req.polygon, req.tiles, req.keys
+    run_id = req.run_key[:12]
     done = finished_tiles(store, keys.values())
     record_tiles(store, run_id, [(t.key, keys[t.key], done[keys[t.key]], 0.0)
                                  for t in tiles if keys[t.key] in done])  # fmt: skip
@@ -259,12 +273,15 @@ def _request(
 ) -> _Request:
     info = store.dataset(dataset)
     polygon = resolve_region(region, info.crs)
+    check_plan(info, polygon, config)
     tiles = plan_tiles(info, polygon, config)
     model_hash = load_model(model)[1]["sha256"]
     keys = {t.key: tile_cache_key(info, config, model_hash, t) for t in tiles}
     region_wkt = shapely.to_wkt(polygon, rounding_precision=3) if polygon is not None else None
-    run_key = _run_key(keys.values(), region_wkt, info.crs)
-    return _Request(info, polygon, tiles, keys, region_wkt, run_key, model_hash)
+    run_key_ = run_key(
+        dataset=info.name, dataset_key=info.input_hash, tile_keys=keys.values(), region=region_wkt
+    )
+    return _Request(info, polygon, tiles, keys, region_wkt, run_key_, model_hash)
 
 
 def save_upload(store: Store, data: bytes, name: str) -> Path:
@@ -314,13 +331,31 @@ def plan_tiles(info: DatasetInfo, polygon: BaseGeometry | None, config: RunConfi
     return [t for t in tiles if shapely.box(*t.core_bounds).intersects(area)]
 
 
+# What a worker holds per pixel of a tile (looks, interpolations, the wrapped stacks, the
+# probability maps: ~450 MB measured on a 3000² tile, with room), and the driver per tile
+_TILE_BYTES_PER_PX = 64
+_PLAN_BYTES_PER_TILE = 4096
+
+
+def check_plan(info: DatasetInfo, polygon: BaseGeometry | None, config: RunConfig) -> None:
+    """Refuse a run whose tiles, or whose list of tiles, would not fit in memory."""
+    g = config.grid
+    side = g.tile_size_px + 2 * g.tile_overlap_px
+    check_memory(config, need_bytes=side**2 * _TILE_BYTES_PER_PX,
+                 what=f"tiles of {side}² pixels")  # fmt: skip
+    extent = shapely.box(*info.bbox_xy)
+    area = extent if polygon is None else extent.intersection(polygon)
+    if area.is_empty:
+        return  # plan_tiles says why
+    minx, miny, maxx, maxy = area.bounds
+    tile_m = g.tile_size_px * g.pixel_size_m
+    n = (math.floor((maxx - minx) / tile_m) + 2) * (math.floor((maxy - miny) / tile_m) + 2)
+    check_memory(config, need_bytes=n * _PLAN_BYTES_PER_TILE, what=f"{n:.3g} tiles")
+
+
 def tile_cache_key(info: DatasetInfo, config: RunConfig, model_hash: str, tile: Tile) -> str:
-    """sha256 of everything one tile's outputs depend on."""
-    sections = {s: json.loads(getattr(config, s).model_dump_json()) for s in _TILE_SECTIONS}
-    return _sha256({
-        "inputs": info.input_hash, "crs": info.crs, "config": sections, "model": model_hash,
-        "engine": __version__, "tile": list(tile),
-    })  # fmt: skip
+    """sha256 of everything one tile's outputs depend on (:func:`engine.hashing.tile_key`)."""
+    return tile_key(dataset_key=info.input_hash, config=config, model_hash=model_hash, tile=tile)
 
 
 def gather_sites(
@@ -388,9 +423,3 @@ def _result(info: RunInfo, *, cache_hit: bool, seconds: float) -> RunResult:
                      s.get("executor", ""), 0.0, s.get("points", 0))  # fmt: skip
 
 
-def _run_key(tile_keys: Any, region_wkt: str | None, crs: str) -> str:
-    return _sha256({"tiles": sorted(tile_keys), "region": region_wkt, "crs": crs})
-
-
-def _sha256(obj: Any) -> str:
-    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()

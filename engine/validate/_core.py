@@ -64,7 +64,8 @@ class ValidationResult:
         m, rows = self.matched, self.rows
         out: dict[str, Any] = {
             "n_benchmarks": self.n_benchmarks or int(rows["id"].nunique()),
-            "n_matched": len(m),
+            "n_matched": len(m),  # pairs: a benchmark counts once per geometry it matched
+            "n_benchmarks_matched": int(m["id"].nunique()),
             **{k: _num(v) for k, v in self.stats.items()},
             "deviations": [_num(v) for v in m["deviation"]],
             "direction": self.direction,
