@@ -30,7 +30,6 @@ Definitions
 from __future__ import annotations
 
 import logging
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import IO
@@ -44,6 +43,7 @@ from shapely.geometry import LineString, MultiLineString, box
 
 from engine.errors import InputError
 from engine.grid import choose_crs
+from engine.uploads import read_vector_upload
 
 __all__ = [
     "CORRIDOR_COLUMNS",
@@ -70,16 +70,23 @@ _EXPECTED = "a GeoJSON, GeoPackage or zipped Shapefile holding the route as line
 
 
 def read_route(
-    source: str | Path | bytes | IO[bytes], *, name: str | None = None
+    source: str | Path | bytes | IO[bytes],
+    *,
+    name: str | None = None,
+    max_bytes: int = 5 << 20,
 ) -> gpd.GeoDataFrame:
-    """Read a route: the line features of a GeoJSON, GeoPackage or zipped Shapefile.
+    """Read a route: the line features of a GeoJSON, GeoPackage, zipped Shapefile or KML.
 
     Parameters
     ----------
     source
-        A path, or the file's bytes or a binary file object (an upload), with ``name``.
+        A path (the operator's own file: any format GDAL reads), or the file's bytes or a
+        binary file object (an upload, with ``name``: read by
+        :func:`engine.uploads.read_vector_upload`, one fixed format per extension).
     name
         The file's name; its suffix picks the format of bytes. Default: the path.
+    max_bytes
+        The largest upload accepted.
 
     Returns
     -------
@@ -106,10 +113,8 @@ def read_route(
     if not name:
         raise ValueError("name is needed to read a route from bytes or a file object")
     data = source if isinstance(source, bytes) else source.read()
-    with tempfile.TemporaryDirectory(prefix="groundwatch-route-") as tmp:
-        path = Path(tmp) / (Path(name).name or "route")
-        path.write_bytes(data)
-        return _route_frame(_read_file(path, name), name)
+    frame = read_vector_upload(data, name, max_bytes=max_bytes, prefer=("LineString",))
+    return _route_frame(frame, name)
 
 
 def _read_file(path: Path, label: str) -> gpd.GeoDataFrame:

@@ -19,6 +19,7 @@ from engine.corridor import (
 from engine.errors import InputError
 from engine.sites import level_key
 from pages._shared import data
+from pages._shared.gate import unlocked, upload_limit_bytes
 from pages._shared.maps import MOTION_COLOURS, deck
 from pages._shared.state import require_run, store_for_session
 
@@ -42,16 +43,20 @@ TOOLTIP = {
 
 st.title("Asset corridor")
 st.caption(
-    "Upload a route (a GeoJSON, GeoPackage or zipped Shapefile line) to list the sites within "
-    "a buffer of it, ranked by priority, with chainage — the distance along the route from its "
-    "first vertex to the point nearest the site."
+    "Upload a route (a GeoJSON, GeoPackage, zipped Shapefile or KML line) to list the sites "
+    "within a buffer of it, ranked by priority, with chainage — the distance along the route "
+    "from its first vertex to the point nearest the site."
 )
 run = require_run()
 store = store_for_session()
 sites = data.sites(str(store.root), run.run_id)  # shared, read-only
 bounds = store.dataset(run.dataset).bbox_lonlat
 
-upload = st.file_uploader("Route", type=["geojson", "json", "gpkg", "zip"], key="corridor_upload")
+upload = None
+if unlocked("Route uploads"):  # the example route needs no upload
+    upload = st.file_uploader(
+        "Route", type=["geojson", "json", "gpkg", "zip", "kml"], key="corridor_upload"
+    )
 if st.button("Use an example route", key="corridor_example_button"):
     st.session_state[EXAMPLE_KEY] = True
 left, right = st.columns(2)
@@ -65,7 +70,7 @@ level = right.selectbox(
 
 if upload is not None:
     try:
-        route = read_route(upload.getvalue(), name=upload.name)
+        route = read_route(upload.getvalue(), name=upload.name, max_bytes=upload_limit_bytes())
     except InputError as exc:
         st.error(str(exc))
         st.stop()

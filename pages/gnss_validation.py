@@ -11,8 +11,9 @@ import streamlit as st
 
 from engine.config import RunConfig, ValidateParams
 from engine.errors import GroundwatchError
-from engine.ingest import read_uploaded_benchmarks
+from engine.uploads import read_gnss_upload
 from engine.validate import ValidationResult, validate_dataset
+from pages._shared.gate import unlocked, upload_limit_bytes
 from pages._shared.maps import deck
 from pages._shared.state import selected_dataset, store_for_session
 
@@ -130,6 +131,8 @@ if dataset is None:
     st.info("No dataset in the store yet.")
     st.stop()
 info = store.dataset(dataset)
+if not unlocked("GNSS uploads"):
+    st.stop()
 uploads = st.file_uploader(
     "GNSS benchmarks",
     type=["csv", "txt", "tenv3"],
@@ -160,7 +163,8 @@ params = ValidateParams.model_validate(
     DEFAULTS.model_dump() | {"radius_m": radius_m, "statistic": statistic, "direction": direction}
 )
 try:
-    benchmarks = read_uploaded_benchmarks([(u.name, u.getvalue()) for u in uploads])
+    files = [(u.name, u.getvalue()) for u in uploads]
+    benchmarks = read_gnss_upload(files, max_bytes=upload_limit_bytes())
     result = validate_dataset(
         store, dataset, benchmarks, params=params, geometry=None if geometry == "all" else geometry
     )

@@ -2,57 +2,21 @@
 
 from __future__ import annotations
 
-import hmac
-import threading
 import time
-from dataclasses import dataclass, field
 
 import streamlit as st
 
+from engine.access import rerun_size_error
 from engine.config import RunConfig
 from engine.errors import GroundwatchError
-from engine.pipeline import ExecutorSpec, Region, plan_run, run, save_upload
+from engine.jobs import Job
+from engine.pipeline import ExecutorSpec, Region, plan_run, run
 from engine.runs import list_runs
+from engine.uploads import read_region_upload
+from pages._shared.gate import read_access, rerun_queue, unlocked, upload_limit_bytes
 from pages._shared.state import select_run, selected_dataset, store_for_session
 
-MAX_AREA_KM2 = 2_500.0  # ~4 default tiles: minutes on a laptop, not hours
-MAX_UPLOAD_BYTES = 5 << 20
-
-
-@dataclass
-class RerunJob:
-    """A run in a background thread; the page polls it."""
-
-    dataset: str
-    done: int = 0
-    total: int = 0
-    result: object = None
-    error: str | None = None
-    started: float = field(default_factory=time.monotonic)
-    thread: threading.Thread | None = None
-
-    def progress(self, done: int, total: int) -> None:
-        self.done, self.total = done, total
-
-
-def _work(job: RerunJob, config: RunConfig, region: Region | None) -> None:
-    try:
-        job.result = run(
-            config,
-            job.dataset,
-            region,
-            store=store_for_session(),
-            executor=ExecutorSpec("process"),
-            progress=job.progress,
-        )
-    except GroundwatchError as exc:
-        job.error = str(exc)
-    except Exception as exc:  # shown to the user; the log keeps the traceback
-        import logging
-
-        logging.getLogger(__name__).exception("rerun failed")
-        job.error = f"{type(exc).__name__}: {exc}"
-
+JOB_KEY = "rerun_job"
 
 st.title("Region rerun")
 dataset = selected_dataset()
@@ -62,16 +26,7 @@ if dataset is None:
 store = store_for_session()
 info = store.dataset(dataset)
 
-try:
-    password = st.secrets.get("rerun_password")
-except Exception:  # no secrets.toml: reruns are open
-    password = None
-if password and not st.session_state.get("rerun_unlocked"):
-    typed = st.text_input("Password", type="password", key="rerun_password_input")
-    if typed and hmac.compare_digest(typed, str(password)):
-        st.session_state["rerun_unlocked"] = True
-        st.rerun()
-    st.info("Reruns and uploads need the password set in .streamlit/secrets.toml.")
+if not unlocked("Reruns and uploads"):
     st.stop()
 
 st.caption(
@@ -94,7 +49,11 @@ with st.form("rerun_form"):
         c[2].number_input("East", value=east, format="%.5f"),
         c[3].number_input("North", value=north, format="%.5f"),
     )
-    upload = st.file_uploader("Polygon (GeoJSON or GeoPackage)", type=["geojson", "json", "gpkg"])
+    upload = st.file_uploader(
+        "Polygon (GeoJSON, GeoPackage, zipped Shapefile or KML)",
+        type=["geojson", "json", "gpkg", "zip", "kml"],
+        key="rerun_upload",
+    )
     st.markdown("**Parameters** (defaults are the papers')")
     p = st.columns(4)
     levels = p[0].multiselect(
@@ -107,6 +66,10 @@ with st.form("rerun_form"):
     dilation = p[3].number_input("Baseline dilation (px)", 0, 60, defaults.baseline.dilation_px)
     submitted = st.form_submit_button("Run", type="primary")
 
+pending: Job | None = st.session_state.get(JOB_KEY)
+if submitted and pending is not None and pending.status in ("queued", "running"):
+    st.error("Your rerun is still in the queue: one rerun at a time per visitor.")
+    submitted = False
 if submitted:
     region = None
     if how.startswith("bounding"):
@@ -115,13 +78,13 @@ if submitted:
         if upload is None:
             st.error("Choose a polygon file, or another kind of region.")
             st.stop()
-        if upload.size > MAX_UPLOAD_BYTES:
-            st.error(
-                f"{upload.name} is {upload.size / 2**20:.1f} MB; polygon files are "
-                f"limited to {MAX_UPLOAD_BYTES >> 20} MB."
-            )
+        try:  # read now, with a fixed driver; nothing of it is kept but the polygon
+            polygon = read_region_upload(upload.getvalue(), upload.name,
+                                         max_bytes=upload_limit_bytes())  # fmt: skip
+        except GroundwatchError as exc:
+            st.error(str(exc))
             st.stop()
-        region = Region(aoi=save_upload(store, upload.getvalue(), upload.name))
+        region = Region(polygon_lonlat=polygon)
     config = defaults.model_copy(
         update={
             "sites": defaults.sites.model_copy(update={"levels": tuple(sorted(levels)) or (0.5,)}),
@@ -136,45 +99,58 @@ if submitted:
     except GroundwatchError as exc:
         st.error(str(exc))
         st.stop()
-    if plan.area_km2 > MAX_AREA_KM2:
-        st.error(
-            f"The region covers {plan.area_km2:,.0f} km² of the dataset; reruns from the "
-            f"dashboard are limited to {MAX_AREA_KM2:,.0f} km². Draw a smaller box, or "
-            "use the command line for large regions."
-        )
+    too_big = rerun_size_error(plan.tiles - plan.tiles_cached, plan.scheduled_km2, read_access())
+    if too_big:
+        st.error(too_big)
         st.stop()
     if plan.cached_run:
         st.success(f"Already computed: run {plan.cached_run[:12]}. Selected it in the sidebar.")
         select_run(plan.cached_run)
         st.rerun()
     else:
-        job = RerunJob(dataset, total=plan.tiles)
-        job.thread = threading.Thread(target=_work, args=(job, config, region), daemon=True)
-        job.thread.start()
-        st.session_state["rerun_job"] = job
+
+        def work(progress, config=config, region=region):  # bound now, run in the queue
+            return run(config, dataset, region, store=store, executor=ExecutorSpec("process"),
+                       progress=progress)  # fmt: skip
+
+        new = plan.tiles - plan.tiles_cached
+        st.session_state[JOB_KEY] = rerun_queue().submit(
+            f"{dataset}: {new} new tile{'s' * (new != 1)}", work, total=plan.tiles
+        )
 
 
 @st.fragment(run_every=1.0)
 def show_job() -> None:
-    job: RerunJob | None = st.session_state.get("rerun_job")
-    if job is None:
-        return
-    if job.error:
+    """This session's rerun, and the server's queue (one rerun at a time)."""
+    job: Job | None = st.session_state.get(JOB_KEY)
+    if job is not None and job.status == "failed":
         st.error(job.error)
-        del st.session_state["rerun_job"]
-    elif job.result is not None:
+        del st.session_state[JOB_KEY]
+    elif job is not None and job.status == "finished":
         st.success(
             f"Run {job.result.run_id[:12]} finished in {job.result.seconds:.0f} s: "
             f"sites {job.result.sites}. Selected it in the sidebar."
         )
         select_run(job.result.run_id)
-        del st.session_state["rerun_job"]
+        del st.session_state[JOB_KEY]
         st.rerun()
-    else:
+    elif job is not None and job.status == "queued":
+        ahead = (rerun_queue().position(job) or 1) - 1
+        st.info(f"Your rerun is queued: {ahead} ahead of it. Reruns run one at a time.")
+    elif job is not None:
         share = job.done / job.total if job.total else 0.0
         st.progress(
             share, text=f"{job.done}/{job.total} tiles · {time.monotonic() - job.started:.0f} s"
         )
+    queue = rerun_queue().jobs()
+    if queue:
+        st.caption("Rerun queue on this server (one at a time)")
+        st.dataframe(
+            [{"place": i, "rerun": j.label, "status": j.status,
+              "tiles": f"{j.done}/{j.total}", "yours": j is job}
+             for i, j in enumerate(queue, 1)],
+            hide_index=True,
+        )  # fmt: skip
 
 
 show_job()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -58,7 +59,40 @@ def demo_store(tmp_path_factory: pytest.TempPathFactory) -> Store:
 
 
 @pytest.fixture
-def app_home(demo_store: Store, monkeypatch: pytest.MonkeyPatch) -> Store:
-    """The demo store as the dashboard's store ($GROUNDWATCH_HOME)."""
+def dashboard_secrets(tmp_path: Path) -> Iterator[Callable[[str | None], Path]]:
+    """Point the dashboard at a secrets.toml of the given text (None: no secrets file).
+
+    Streamlit reads ``secrets.files`` (default: .streamlit/secrets.toml of the working
+    directory and of the home folder); tests must not see the developer's own file.
+    """
+    import streamlit as st
+    from streamlit import config
+
+    saved = config.get_option("secrets.files")
+    path = tmp_path / "streamlit-secrets" / "secrets.toml"
+    path.parent.mkdir()
+
+    def use(text: str | None) -> Path:
+        if text is None:
+            path.unlink(missing_ok=True)
+        else:
+            path.write_text(text)
+        config.set_option("secrets.files", [str(path)])
+        st.secrets._reset()  # parsed once per process otherwise
+        return path
+
+    use(None)
+    yield use
+    config.set_option("secrets.files", saved)
+    st.secrets._reset()
+
+
+@pytest.fixture
+def app_home(
+    demo_store: Store, monkeypatch: pytest.MonkeyPatch, dashboard_secrets: Callable
+) -> Store:
+    """The demo store as the dashboard's store ($GROUNDWATCH_HOME), with reruns and uploads
+    open (``allow_anonymous_reruns = true``; the gate's own tests change the secrets)."""
     monkeypatch.setenv("GROUNDWATCH_HOME", str(demo_store.root))
+    dashboard_secrets("allow_anonymous_reruns = true\n")
     return demo_store

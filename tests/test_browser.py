@@ -46,12 +46,15 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def server(demo_store: Store):
+def server(demo_store: Store, tmp_path_factory: pytest.TempPathFactory):
     port = _free_port()
     env = dict(os.environ, GROUNDWATCH_HOME=str(demo_store.root))
+    secrets = tmp_path_factory.mktemp("secrets") / "secrets.toml"  # uploads and reruns open
+    secrets.write_text("allow_anonymous_reruns = true\n")
     proc = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.port",
-         str(port), "--server.headless", "true", "--browser.gatherUsageStats", "false"],
+         str(port), "--server.headless", "true", "--browser.gatherUsageStats", "false",
+         "--secrets.files", str(secrets)],
         cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     url = f"http://127.0.0.1:{port}"

@@ -20,7 +20,7 @@ import dataclasses
 import logging
 import re
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -87,7 +87,9 @@ class Benchmarks:
     xy_crs: str | None = None
 
 
-def read_benchmarks(path: str | Path, *, xy_crs: str | None = None) -> Benchmarks:
+def read_benchmarks(
+    path: str | Path, *, xy_crs: str | None = None, series_names: Collection[str] | None = None
+) -> Benchmarks:
     """Read GNSS benchmarks: a benchmark table (CSV or whitespace) or one ``.tenv3`` file.
 
     Parameters
@@ -97,6 +99,10 @@ def read_benchmarks(path: str | Path, *, xy_crs: str | None = None) -> Benchmark
         ``# Format: ...`` whitespace velocity table, else a CSV with a header row.
     xy_crs
         CRS of ``x``/``y`` (or ``easting``/``northing``) columns; None means the dataset's.
+    series_names
+        For uploads: the only names a ``series`` column may hold (files uploaded with the
+        table). Anything else is refused without looking for it on disk. None: any file
+        relative to the table.
 
     Returns
     -------
@@ -153,6 +159,14 @@ def read_benchmarks(path: str | Path, *, xy_crs: str | None = None) -> Benchmark
                 raise InputError(
                     path, "missing value", "a .tenv3 file name", column=roles["series"], row=i + 1
                 )
+            if series_names is not None and name.strip() not in series_names:
+                raise InputError(
+                    path,
+                    f"series {name.strip()!r} is not a file uploaded with the table",
+                    "the name of a .tenv3 file uploaded together with it",
+                    column=roles["series"],
+                    row=i + 1,
+                )
             s = read_tenv3(Path(path).parent / name.strip())
             series[out.at[i, "id"]] = s
             if np.isnan(out.at[i, "lon"]):  # the table's position, else the station's
@@ -197,7 +211,8 @@ def read_uploaded_benchmarks(
             (folder / name).write_bytes(data)
         try:
             if tables:
-                read = read_benchmarks(folder / tables[0], xy_crs=xy_crs)
+                tenv3 = {n for n in names if n not in tables}
+                read = read_benchmarks(folder / tables[0], xy_crs=xy_crs, series_names=tenv3)
             else:
                 read = _merged([read_benchmarks(folder / n, xy_crs=xy_crs) for n in names])
         except InputError as exc:

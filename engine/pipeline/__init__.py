@@ -65,7 +65,6 @@ __all__ = [
     "raw_velocity",
     "resolve_region",
     "run",
-    "save_upload",
 ]
 
 Progress = Callable[[int, int], None]
@@ -79,6 +78,9 @@ class Region:
     lonlat: bool = False
     aoi: str | Path | None = None
     """A GeoJSON / GeoPackage / Shapefile of polygons (any CRS it declares)."""
+    polygon_lonlat: BaseGeometry | None = None
+    """A (multi)polygon in lon/lat: an upload, read by :func:`engine.uploads.read_region_upload`
+    (never by path: a visitor's file must not choose how the server opens files)."""
 
 
 @dataclass(frozen=True)
@@ -235,6 +237,9 @@ class RunPlan:
     """Area of the region within the dataset's extent."""
     cached_run: str | None
     """Id of the finished run that answers the request, if any."""
+    scheduled_km2: float = 0.0
+    """Area of the tiles to compute (not cached) within the dataset's extent: what a run
+    costs, since whole tiles are computed however little of them the region covers."""
 
 
 def plan_run(
@@ -251,8 +256,11 @@ def plan_run(
     extent = shapely.box(*req.info.bbox_xy)
     area = extent.area if req.polygon is None else extent.intersection(req.polygon).area
     hit = find_finished_run(store, req.run_key)
-    return RunPlan(len(req.tiles), len(finished_tiles(store, req.keys.values())), area / 1e6,
-                   hit.run_id if hit else None)  # fmt: skip
+    done = finished_tiles(store, req.keys.values())
+    todo = [shapely.box(*t.core_bounds) for t in req.tiles if req.keys[t.key] not in done]
+    scheduled = 0.0 if hit or not todo else shapely.union_all(todo).intersection(extent).area
+    return RunPlan(len(req.tiles), len(done), area / 1e6, hit.run_id if hit else None,
+                   scheduled / 1e6)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -284,25 +292,14 @@ def _request(
     return _Request(info, polygon, tiles, keys, region_wkt, run_key_, model_hash)
 
 
-def save_upload(store: Store, data: bytes, name: str) -> Path:
-    """Keep an uploaded region file in the store (named by its content) and return its path."""
-    digest = hashlib.sha256(data).hexdigest()[:16]
-    folder = store.root / "uploads"
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{digest}-{Path(name).name}"
-    if not path.exists():
-        tmp = store.staging_dir() / path.name
-        tmp.write_bytes(data)
-        tmp.rename(path)
-        tmp.parent.rmdir()
-    return path
-
-
 def resolve_region(region: Region | None, crs: str) -> BaseGeometry | None:
     """The region as one (multi)polygon in the run CRS; None for the whole dataset."""
-    if region is None or (region.bbox is None and region.aoi is None):
+    if region is None or (region.bbox is None and region.aoi is None
+                          and region.polygon_lonlat is None):  # fmt: skip
         return None
-    if region.aoi is not None:
+    if region.polygon_lonlat is not None:
+        shape = gpd.GeoSeries([region.polygon_lonlat], crs="EPSG:4326").to_crs(crs).iloc[0]
+    elif region.aoi is not None:
         shape = _read_aoi(Path(region.aoi), crs)
     else:
         minx, miny, maxx, maxy = (float(v) for v in region.bbox)  # type: ignore[union-attr]
