@@ -28,6 +28,7 @@ from engine.baseline import baseline_sites, compare_sites
 from engine.config import BaselineParams, RunConfig
 from engine.errors import InputError
 from engine.grid import tile_transform
+from engine.mapview import probability_colours
 from engine.pipeline._tile import owned_by, rasterize_looks, raw_velocity
 from engine.rasters import read_mosaic
 from engine.runs import RunInfo, get_run, read_sites, run_tiles
@@ -40,6 +41,7 @@ __all__ = [
     "baseline_variant",
     "colourise",
     "heatmap",
+    "log_count_ticks",
     "png_bytes",
     "points_csv",
     "site_detail",
@@ -47,14 +49,6 @@ __all__ = [
     "velocity_probability",
     "wrapped_png",
 ]
-
-# probability 0 → 1: transparent below 0.3, then yellow → orange → dark red
-_STOPS = np.array([0.0, 0.3, 0.5, 0.75, 0.9, 1.0])
-_RGBA = np.array(
-    [[255, 255, 204, 0], [255, 255, 178, 0], [254, 204, 92, 150], [253, 141, 60, 190],
-     [240, 59, 32, 220], [189, 0, 38, 240]],
-    dtype=np.float64,
-)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -85,9 +79,7 @@ class SiteDetail:
 
 def colourise(probability: NDArray[np.floating]) -> NDArray[np.uint8]:
     """RGBA ``(rows, cols, 4)`` of a probability map; NaN and P < 0.3 transparent."""
-    p = np.nan_to_num(np.asarray(probability, dtype=np.float64), nan=0.0).clip(0, 1)
-    rgba = np.stack([np.interp(p, _STOPS, _RGBA[:, k]) for k in range(4)], axis=-1)
-    return rgba.round().astype(np.uint8)
+    return probability_colours(probability)  # one ramp, shared with the map legends
 
 
 def png_bytes(rgba: NDArray[np.uint8]) -> bytes:
@@ -277,3 +269,17 @@ def wrapped_png(velocity: NDArray[np.floating], rho_mm_yr: float, tau_mm_yr: flo
     rgba[..., :3] = np.nan_to_num(grey).astype(np.uint8)[..., None]
     rgba[..., 3] = np.where(ok, 255, 0)
     return png_bytes(rgba)
+
+
+def log_count_ticks(max_count: int) -> tuple[list[float], list[str]]:
+    """Colour-bar ticks of a log₁₀-scaled count: positions (log₁₀ n) and labels (n).
+
+    Examples
+    --------
+    >>> log_count_ticks(2500)
+    ([0.0, 1.0, 2.0, 3.0], ['1', '10', '100', '1,000'])
+    >>> log_count_ticks(0)
+    ([0.0], ['1'])
+    """
+    top = max(0, math.floor(math.log10(max_count))) if max_count >= 1 else 0
+    return [float(k) for k in range(top + 1)], [f"{10**k:,}" for k in range(top + 1)]

@@ -365,8 +365,11 @@ class Store:
         geometry: str | None = None,
         columns: Sequence[str] | None = None,
         pids: Sequence[str] | None = None,
+        sample: int | None = None,
     ) -> pa.Table:
         """Points of a dataset, optionally only in a run-CRS box, of a geometry or with given ids.
+
+        ``sample`` keeps at most that many of them, drawn at random (seeded, for maps).
 
         ``pids`` are product point ids (the ``pid`` column). Only the tile partitions that
         meet the box are opened (DuckDB prunes on the hive keys), so reading a small region
@@ -375,7 +378,7 @@ class Store:
         info = self.dataset(name)
         return read_points_at(
             info.path / "points", info.partition_size_m, bbox=bbox, geometry=geometry,
-            columns=columns, pids=pids,
+            columns=columns, pids=pids, sample=sample,
         )  # fmt: skip
 
     def point_columns(self, name: str) -> list[str]:
@@ -400,6 +403,7 @@ def read_points_at(
     geometry: str | None = None,
     columns: Sequence[str] | None = None,
     pids: Sequence[str] | None = None,
+    sample: int | None = None,
 ) -> pa.Table:
     """:meth:`Store.read_points` on a dataset's point folder, without the catalogue.
 
@@ -431,6 +435,8 @@ def read_points_at(
     )
     if where:
         sql += " WHERE " + " AND ".join(where)
+    if sample is not None:  # reservoir: one pass, memory bounded by the sample
+        sql = f"SELECT * FROM ({sql}) USING SAMPLE reservoir({int(sample)} ROWS) REPEATABLE (7)"
     con = duckdb.connect(":memory:")
     try:
         return con.sql(sql, params=params).to_arrow_table()

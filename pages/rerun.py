@@ -7,6 +7,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 
+import pandas as pd
 import streamlit as st
 
 from engine.config import RunConfig
@@ -14,6 +15,7 @@ from engine.errors import GroundwatchError
 from engine.pipeline import ExecutorSpec, Region, plan_run, run, save_upload
 from engine.runs import list_runs
 from pages._shared.state import select_run, selected_dataset, store_for_session
+from pages._shared.tables import show_table
 
 MAX_AREA_KM2 = 2_500.0  # ~4 default tiles: minutes on a laptop, not hours
 MAX_UPLOAD_BYTES = 5 << 20
@@ -191,4 +193,4 @@ rows = [
     }
     for r in list_runs(store, dataset)
 ]
-st.dataframe(rows, hide_index=True, width="stretch")
+show_table(pd.DataFrame(rows), width="stretch")
