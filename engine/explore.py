@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import io
+import logging
 import math
 from dataclasses import dataclass
 
@@ -19,6 +20,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import rasterio
+import yaml
 from affine import Affine
 from numpy.typing import NDArray
 from rasterio.warp import Resampling, calculate_default_transform, reproject
@@ -44,11 +46,14 @@ __all__ = [
     "log_count_ticks",
     "png_bytes",
     "points_csv",
+    "run_config",
     "site_detail",
     "site_geojson",
     "velocity_probability",
     "wrapped_png",
 ]
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -283,3 +288,23 @@ def log_count_ticks(max_count: int) -> tuple[list[float], list[str]]:
     """
     top = max(0, math.floor(math.log10(max_count))) if max_count >= 1 else 0
     return [float(k) for k in range(top + 1)], [f"{10**k:,}" for k in range(top + 1)]
+
+
+def run_config(run: RunInfo) -> RunConfig:
+    """The run's own configuration (levels, thresholds, wrap intervals), as this engine
+    reads it. A section another engine version wrote that no longer validates falls back
+    to its defaults (with a warning), so the dashboard still shows the run."""
+    try:
+        return RunConfig.from_yaml(run.config_yaml)
+    except ValueError:  # pydantic's ValidationError is one
+        data = yaml.safe_load(run.config_yaml) or {}
+    kept = {}
+    for name, value in data.items():
+        try:
+            RunConfig.model_validate({name: value})
+        except ValueError:
+            logger.warning("run %s: config section %r unreadable here; defaults used", run.run_id,
+                           name)  # fmt: skip
+            continue
+        kept[name] = value
+    return RunConfig.model_validate(kept)

@@ -96,6 +96,12 @@ COLUMNS: dict[str, Column] = {
     "velocity": Column("Velocity (mm/yr)", "%.2f", _LOS),
     "velocity_std": Column("Velocity standard error (mm/yr)", "%.2f"),
     "n_epochs": Column("Dates", "%d", "acquisitions in the series"),
+    "fitted_velocity": Column(
+        "Fitted velocity (mm/yr)",
+        "%.2f",
+        "fitted to the dated displacements by weighted least squares",
+    ),
+    "fitted_velocity_std": Column("Its standard error (mm/yr)", "%.2f"),
     "product_velocity": Column(
         "Product's velocity (mm/yr)",
         "%.2f",
@@ -188,6 +194,18 @@ def cell_text(column: str, value: object) -> str:
         return value.strip() or MISSING
     fmt = COLUMNS[column].format if column in COLUMNS else None
     return fmt % value if fmt else _cell(value)
+
+
+def lonlat_text(lon: float, lat: float) -> str:
+    """A place as a person writes it.
+
+    Examples
+    --------
+    >>> lonlat_text(-1.433321, 52.952441)
+    '52.95244° N, 1.43332° W'
+    """
+    ns, ew = ("N" if lat >= 0 else "S"), ("E" if lon >= 0 else "W")
+    return f"{abs(lat):.5f}° {ns}, {abs(lon):.5f}° {ew}"
 
 
 def _area_unit(areas: pd.Series) -> tuple[str, float]:

@@ -6,7 +6,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from engine import explore
-from engine.tables import area_text, cell_text
+from engine.tables import area_text, cell_text, lonlat_text
 from engine.wrap import wrap_mm_yr
 from pages._shared import data
 from pages._shared.state import require_run, store_for_session
@@ -46,8 +46,8 @@ st.caption(
     f"Seen from: {site['looks'] or 'no satellite pass'}"
     + (" (one pass only: not confirmed by the other)" if site["single_geometry"] else "")
     + f" · velocities from {cell_text('v_min', site['v_min'])} to "
-    f"{cell_text('v_max', site['v_max'])} mm/yr · centre {site['centroid_lat']:.5f}° N, "
-    f"{site['centroid_lon']:.5f}° E"
+    f"{cell_text('v_max', site['v_max'])} mm/yr · centre "
+    f"{lonlat_text(site['centroid_lon'], site['centroid_lat'])}"
 )
 
 minx, miny, maxx, maxy = detail.bounds
@@ -106,7 +106,7 @@ raw = go.Figure(
         mode="markers",
         marker={
             "color": points["velocity"],
-            "colorscale": "RdBu",
+            "colorscale": "RdBu_r",
             "cmin": -v_lim,
             "cmax": v_lim,
             "size": 4,
@@ -131,7 +131,7 @@ if look is not None:
         raster_figure(
             velocity,
             f"Interpolated velocity ({look} pass)",
-            "RdBu",
+            "RdBu_r",
             -v_lim,
             v_lim,
             {"title": "mm/yr"},

@@ -25,7 +25,8 @@ from pages._shared.state import require_run, selected_dataset, store_for_session
 from pages._shared.tables import show_table
 
 PICKERS = ("In a site", "Near a place", "By point id")
-FIT_COLUMNS = ["pid", "geometry", "velocity", "velocity_std", "n_epochs", "product_velocity"]
+FIT_COLUMNS = ["pid", "geometry", "fitted_velocity", "fitted_velocity_std", "n_epochs",
+               "product_velocity"]  # fmt: skip
 
 
 def candidates(store, dataset: str, how: str) -> dict[str, str] | None:
@@ -107,7 +108,7 @@ def figure(series: PointSeries, fits, lines, fan: bool) -> go.Figure:
             )
     fig.update_layout(
         xaxis_title="date",
-        yaxis_title="LOS displacement (mm)",
+        yaxis_title="displacement along the line of sight (mm)",
         height=560,
         legend={"orientation": "h", "y": -0.2},
     )
@@ -156,7 +157,8 @@ except GroundwatchError as exc:
 fan = st.checkbox("Show the ±1σ velocity fan", value=True, key="ts_fan")
 st.plotly_chart(figure(series, fits, lines, fan))
 st.metric("Points", len(fits))
-show_table(fits, [c for c in FIT_COLUMNS if c in fits])
+shown = fits.rename(columns={"velocity": "fitted_velocity", "velocity_std": "fitted_velocity_std"})
+show_table(shown, [c for c in FIT_COLUMNS if c in shown])
 st.download_button(
     "Download the series (CSV)",
     series.long().to_csv(index=False),

@@ -38,7 +38,12 @@ fig = go.Figure(
         y=p_centres,
         z=log_counts.T,
         colorscale="Viridis",
-        colorbar={"title": "points<br>per cell", "tickvals": ticks, "ticktext": tick_text},
+        colorbar={
+            "title": "points<br>per cell",
+            "tickvals": ticks,
+            "ticktext": tick_text,
+            "x": 1.08,
+        },
         customdata=hist.counts.T,
         hovertemplate="velocity %{x:.1f} mm/yr<br>probability %{y:.2f}<br>"
         "%{customdata:,} points<extra></extra>",
@@ -51,28 +56,38 @@ fig.add_trace(
         x=at_level["v_mean"],
         y=at_level["p_max"],
         mode="markers",
-        name="sites",
+        name=f"sites at P > {min(config.sites.levels):g} (mean velocity, highest probability)",
         customdata=at_level[["site_id"]].to_numpy(),
         marker={"color": "white", "size": 8, "line": {"color": "black", "width": 1}},
         hovertemplate="site %{customdata[0]}<br>mean velocity %{x:.1f} mm/yr · "
         "highest probability %{y:.2f}<extra></extra>",
     )
 )
-for level in config.sites.levels:
-    fig.add_hline(y=level, line_dash="dot", line_color="white",
-                  annotation_text=f"probability {level:g}", annotation_font_color="white",
-                  annotation_position="top left")  # fmt: skip
-for t in config.baseline.thresholds_mm_yr:
+levels = sorted(config.sites.levels)
+thresholds = sorted(config.baseline.thresholds_mm_yr)
+for level in levels:
+    fig.add_hline(
+        y=level,
+        line={"dash": "dot", "color": "white", "width": 2},
+        annotation={"text": f"P = {level:g}", "font": {"color": "black"},
+                    "bgcolor": "rgba(255,255,255,0.8)"},
+        annotation_position="right",
+    )  # fmt: skip
+for t in thresholds:
     for sign in (-1, 1):
-        fig.add_vline(x=sign * t, line_dash="dash", line_color="orange",
-                      annotation_text=f"{sign * t:+g} mm/yr", annotation_font_color="orange",
-                      annotation_position="top")  # fmt: skip
+        fig.add_vline(x=sign * t, line_dash="dash", line_color="orange")
+for name, dash, colour in (
+    (f"probability levels ({', '.join(f'{p:g}' for p in levels)})", "dot", "grey"),
+    (f"velocity thresholds (± {', '.join(f'{t:g}' for t in thresholds)} mm/yr)", "dash", "orange"),
+):  # legend entries for the lines (plotly's shapes have none)
+    fig.add_scatter(x=[None], y=[None], mode="lines", name=name,
+                    line={"dash": dash, "color": colour, "width": 2})  # fmt: skip
 fig.update_layout(
     xaxis_title="velocity along the line of sight (mm/yr; positive = towards the satellite)",
     yaxis_title="probability of deformation",
     height=540,
     margin={"t": 40},
-    legend={"orientation": "h", "y": 1.08},
+    legend={"orientation": "h", "y": 1.12},
 )
 event = st.plotly_chart(
     fig,

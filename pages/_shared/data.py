@@ -7,7 +7,7 @@ import base64
 import streamlit as st
 
 from engine import explore
-from engine.config import BaselineParams, RunConfig
+from engine.config import BaselineParams
 from engine.maplayers import data_bounds as _data_bounds
 from engine.maplayers import point_sample
 from engine.runs import get_run, read_sites
@@ -60,7 +60,7 @@ def data_bounds(root: str, run_id: str) -> tuple[float, float, float, float]:
 
 def run_config(run):
     """The run's own configuration (levels, thresholds): pages never assume the defaults."""
-    return RunConfig.from_yaml(run.config_yaml)
+    return explore.run_config(run)
 
 
 def at_level(sites, level: float):

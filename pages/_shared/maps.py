@@ -71,8 +71,7 @@ def scale_layers(bounds_lonlat: Sequence[float]) -> list[pdk.Layer]:
     bar = scale_bar(bounds_lonlat)
     return [
         pdk.Layer("PathLayer", [{"path": bar.path}], id="scale-bar", get_path="path",
-                  get_color=[20, 20, 20, 230], width_min_pixels=2, width_units="pixels",
-                  get_width=2),
+                  get_color=[20, 20, 20, 230], get_width=1, width_min_pixels=3),
         pdk.Layer("TextLayer", [{"position": bar.label_position, "text": bar.label}],
                   id="scale-label", get_position="position", get_text="text", get_size=14,
                   get_color=[20, 20, 20, 255], get_text_anchor="'middle'",
