@@ -75,7 +75,8 @@ def _run_label(run) -> str:
     region = "region" if run.region else "whole dataset"
     counts = run.summary.get("sites", {})  # its own levels, lowest first
     key = next(iter(counts), None)
-    sites = f"{counts[key]} {label(key)[0].lower()}{label(key)[1:]}" if key else "no sites"
+    words = label(key).removeprefix("Sites ") if key else ""  # "at P > 0.6"
+    sites = f"{counts[key]} site{'s' * (counts[key] != 1)} {words}" if key else "no sites"
     return f"{run.created[:16]} · {region} · {sites} · {run.run_id[:6]}"
 
 

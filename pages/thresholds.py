@@ -26,7 +26,7 @@ st.title("Threshold comparison")
 st.caption(
     "The simple baseline flags every point whose velocity exceeds a threshold, widens each "
     "flag by a few pixels, smooths (3×3 median) and keeps areas with at least 4 points. Over "
-    "the UK it gave 4,064 areas where the neural network gave 258 (Anantrasirichai et al.): "
+    "the UK it gave 4,064 areas where the neural network gave 258 (Anantrasirichai et al. 2021): "
     "thresholds flag noise and atmosphere; the network looks for the shape of deformation."
 )
 c = st.columns(3)

@@ -1,4 +1,4 @@
-"""Velocity against probability (Anantrasirichai et al., Fig. 8a): what the CNN adds to a
+"""Velocity against probability (Anantrasirichai et al. 2021, Fig. 8a): what the CNN adds to a
 velocity threshold."""
 
 from __future__ import annotations

@@ -83,7 +83,8 @@ def test_overview_follows_the_runs_own_levels(other_levels, monkeypatch):
     assert len(layers["sites"]["data"]) == len(at_low)
     # the levels' own colours, not the grey fallback of an unknown level
     assert all(row["colour"][:3] != [90, 90, 90] for row in layers["sites"]["data"])
-    assert any("P > 0.6" in md.value for md in at.markdown)  # the legend
+    legend = next(md.value for md in at.markdown if "Sites, by probability level" in md.value)
+    assert "P &gt; 0.6" in legend and "0.5" not in legend  # HTML: ">" escaped
 
 
 def test_other_pages_follow_the_runs_own_levels(other_levels, monkeypatch):
