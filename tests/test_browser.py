@@ -85,7 +85,7 @@ def server(store: Store, tmp_path_factory: pytest.TempPathFactory):
         cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + 240  # a busy machine starts it slowly
     while True:
         try:
             urllib.request.urlopen(f"{url}/_stcore/health", timeout=1)
