@@ -197,7 +197,7 @@ def _rerun_with_other_levels(page, store: Store, polygon: Path) -> None:
 
 
 def _check(page, name: str, marker: str) -> None:
-    page.get_by_text(marker).first.wait_for(timeout=120_000)
+    page.get_by_text(marker).first.wait_for(timeout=300_000)  # a busy 2-core machine
     _wait_until_idle(page)
     shot = SHOTS / f"{name}.png"
     page.screenshot(path=str(shot), full_page=True)
