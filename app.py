@@ -8,6 +8,7 @@ import streamlit as st
 
 from engine.demo import build_demo
 from engine.runs import list_runs
+from engine.tables import label
 from pages._shared.state import DATASET_KEY, PENDING_RUN_KEY, RUN_KEY, store_for_session
 
 st.set_page_config(page_title="Groundwatch", page_icon="🛰️", layout="wide")
@@ -72,8 +73,11 @@ def sidebar() -> None:
 
 def _run_label(run) -> str:
     region = "region" if run.region else "whole dataset"
-    sites = run.summary.get("sites", {}).get("p50", 0)
-    return f"{run.created[:16]} · {region} · {sites} sites · {run.run_id[:6]}"
+    counts = run.summary.get("sites", {})  # its own levels, lowest first
+    key = next(iter(counts), None)
+    words = label(key).removeprefix("Sites ") if key else ""  # "at P > 0.6"
+    sites = f"{counts[key]} site{'s' * (counts[key] != 1)} {words}" if key else "no sites"
+    return f"{run.created[:16]} · {region} · {sites} · {run.run_id[:6]}"
 
 
 if not store_for_session().datasets():

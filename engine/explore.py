@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import io
+import logging
 import math
 from dataclasses import dataclass
 
@@ -19,6 +20,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import rasterio
+import yaml
 from affine import Affine
 from numpy.typing import NDArray
 from rasterio.warp import Resampling, calculate_default_transform, reproject
@@ -28,6 +30,7 @@ from engine.baseline import baseline_sites, compare_sites
 from engine.config import BaselineParams, RunConfig
 from engine.errors import InputError
 from engine.grid import tile_transform
+from engine.mapview import probability_colours
 from engine.pipeline._tile import owned_by, rasterize_looks, raw_velocity
 from engine.rasters import read_mosaic
 from engine.runs import RunInfo, get_run, read_sites, run_tiles
@@ -40,21 +43,17 @@ __all__ = [
     "baseline_variant",
     "colourise",
     "heatmap",
+    "log_count_ticks",
     "png_bytes",
     "points_csv",
+    "run_config",
     "site_detail",
     "site_geojson",
     "velocity_probability",
     "wrapped_png",
 ]
 
-# probability 0 → 1: transparent below 0.3, then yellow → orange → dark red
-_STOPS = np.array([0.0, 0.3, 0.5, 0.75, 0.9, 1.0])
-_RGBA = np.array(
-    [[255, 255, 204, 0], [255, 255, 178, 0], [254, 204, 92, 150], [253, 141, 60, 190],
-     [240, 59, 32, 220], [189, 0, 38, 240]],
-    dtype=np.float64,
-)  # fmt: skip
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -85,9 +84,7 @@ class SiteDetail:
 
 def colourise(probability: NDArray[np.floating]) -> NDArray[np.uint8]:
     """RGBA ``(rows, cols, 4)`` of a probability map; NaN and P < 0.3 transparent."""
-    p = np.nan_to_num(np.asarray(probability, dtype=np.float64), nan=0.0).clip(0, 1)
-    rgba = np.stack([np.interp(p, _STOPS, _RGBA[:, k]) for k in range(4)], axis=-1)
-    return rgba.round().astype(np.uint8)
+    return probability_colours(probability)  # one ramp, shared with the map legends
 
 
 def png_bytes(rgba: NDArray[np.uint8]) -> bytes:
@@ -277,3 +274,37 @@ def wrapped_png(velocity: NDArray[np.floating], rho_mm_yr: float, tau_mm_yr: flo
     rgba[..., :3] = np.nan_to_num(grey).astype(np.uint8)[..., None]
     rgba[..., 3] = np.where(ok, 255, 0)
     return png_bytes(rgba)
+
+
+def log_count_ticks(max_count: int) -> tuple[list[float], list[str]]:
+    """Colour-bar ticks of a log₁₀-scaled count: positions (log₁₀ n) and labels (n).
+
+    Examples
+    --------
+    >>> log_count_ticks(2500)
+    ([0.0, 1.0, 2.0, 3.0], ['1', '10', '100', '1,000'])
+    >>> log_count_ticks(0)
+    ([0.0], ['1'])
+    """
+    top = max(0, math.floor(math.log10(max_count))) if max_count >= 1 else 0
+    return [float(k) for k in range(top + 1)], [f"{10**k:,}" for k in range(top + 1)]
+
+
+def run_config(run: RunInfo) -> RunConfig:
+    """The run's own configuration (levels, thresholds, wrap intervals), as this engine
+    reads it. A section another engine version wrote that no longer validates falls back
+    to its defaults (with a warning), so the dashboard still shows the run."""
+    try:
+        return RunConfig.from_yaml(run.config_yaml)
+    except ValueError:  # pydantic's ValidationError is one
+        data = yaml.safe_load(run.config_yaml) or {}
+    kept = {}
+    for name, value in data.items():
+        try:
+            RunConfig.model_validate({name: value})
+        except ValueError:
+            logger.warning("run %s: config section %r unreadable here; defaults used", run.run_id,
+                           name)  # fmt: skip
+            continue
+        kept[name] = value
+    return RunConfig.model_validate(kept)

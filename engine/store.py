@@ -393,8 +393,11 @@ class Store:
         geometry: str | None = None,
         columns: Sequence[str] | None = None,
         pids: Sequence[str] | None = None,
+        sample: int | None = None,
     ) -> pa.Table:
         """Points of a dataset, optionally only in a run-CRS box, of a geometry or with given ids.
+
+        ``sample`` keeps at most that many of them, a fixed pseudo-random choice (for maps).
 
         ``pids`` are product point ids (the ``pid`` column). Only the tile partitions that
         meet the box are opened (DuckDB prunes on the hive keys), so reading a small region
@@ -403,7 +406,7 @@ class Store:
         info = self.dataset(name)
         return read_points_at(
             info.path / "points", info.partition_size_m, bbox=bbox, geometry=geometry,
-            columns=columns, pids=pids,
+            columns=columns, pids=pids, sample=sample,
         )  # fmt: skip
 
     def point_columns(self, name: str) -> list[str]:
@@ -429,6 +432,7 @@ def read_points_at(
     geometry: str | None = None,
     columns: Sequence[str] | None = None,
     pids: Sequence[str] | None = None,
+    sample: int | None = None,
 ) -> pa.Table:
     """:meth:`Store.read_points` on a dataset's point folder, without the catalogue.
 
@@ -459,6 +463,8 @@ def read_points_at(
     params.insert(0, _parquet_glob(Path(folder)))
     if where:
         sql += " WHERE " + " AND ".join(where)
+    if sample is not None:  # top-n by a hash of the position: one pass, the same every time
+        sql += f" ORDER BY hash(x, y) LIMIT {int(sample)}"
     con = duckdb.connect(":memory:")
     try:
         return con.sql(sql, params=params).to_arrow_table()

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-__all__ = ["wrap", "wrap_stack"]
+__all__ = ["wrap", "wrap_mm_yr", "wrap_stack"]
 
 
 def wrap(
@@ -50,6 +50,20 @@ def wrap(
     phase = np.mod(v + np.asarray(tau_mm_yr, dtype=np.float64), rho) / rho
     phase = np.where(phase >= 1.0, 0.0, phase)  # mod can round up to ρ itself
     return (255.0 * phase).astype(np.float32)
+
+
+def wrap_mm_yr(
+    velocity: ArrayLike, rho_mm_yr: float, tau_mm_yr: float = 0.0
+) -> NDArray[np.float32]:
+    """The same wrap as :func:`wrap`, as the position in the interval ``(v + τ) mod ρ``
+    in mm/yr (``[0, ρ)``): what a colour bar of the wrapped map should read.
+
+    Examples
+    --------
+    >>> wrap_mm_yr([0.0, 3.5, 7.0, -1.0, np.nan], 7.0)
+    array([0. , 3.5, 0. , 6. , nan], dtype=float32)
+    """
+    return (wrap(velocity, rho_mm_yr, tau_mm_yr) * (float(rho_mm_yr) / 255.0)).astype(np.float32)
 
 
 def wrap_stack(

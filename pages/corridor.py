@@ -17,28 +17,22 @@ from engine.corridor import (
     to_geojson,
 )
 from engine.errors import InputError
+from engine.mapview import MOTION_COLOURS, LegendEntry
 from engine.sites import level_key
+from engine.tables import cell_text
 from pages._shared import data
 from pages._shared.gate import unlocked, upload_limit_bytes
-from pages._shared.maps import MOTION_COLOURS, deck
+from pages._shared.maps import deck, legend, points_layer, site_legend
 from pages._shared.state import require_run, store_for_session
+from pages._shared.tables import show_table
 
 EXAMPLE_KEY = "corridor_example"
-TABLE = {
-    "rank": st.column_config.NumberColumn("Rank"),
-    "site_id": st.column_config.TextColumn("Site"),
-    "chainage_km": st.column_config.NumberColumn("Chainage (km)", format="%.3f"),
-    "offset_m": st.column_config.NumberColumn("Offset (m)", format="%.0f"),
-    "priority": st.column_config.NumberColumn("Priority", format="%.2f"),
-    "v_mean": st.column_config.NumberColumn("v mean (mm/yr)", format="%.1f"),
-    "dv": st.column_config.NumberColumn("dv (mm/yr)", format="%.1f"),
-    "motion": st.column_config.TextColumn("Motion"),
-    "p_max": st.column_config.NumberColumn("P max", format="%.2f"),
-    "area_m2": st.column_config.NumberColumn("Area (m²)", format="%.0f"),
-}
+TABLE = ["rank", "site_id", "chainage_km", "offset_m", "priority", "v_mean", "dv", "motion",
+         "p_max", "area_m2"]  # fmt: skip
 TOOLTIP = {
-    "html": "<b>{site_id}</b> (rank {rank})<br/>chainage {chainage_km} km, offset {offset_m} m"
-    "<br/>v mean {v_mean} mm/yr, dv {dv} mm/yr ({motion})"
+    "html": "<b>Site {site_id}</b> (rank {rank})<br/>{chainage_km} km along the route, "
+    "{offset_m} m from it<br/>mean velocity {v_mean} mm/yr, {dv} mm/yr relative to the "
+    "surroundings ({motion})"
 }
 
 st.title("Asset corridor")
@@ -89,7 +83,7 @@ cols[1].metric("Sites in corridor", len(found))
 cols[2].metric("Subsidence", int(motion.get("subsidence", 0)))
 cols[3].metric("Uplift", int(motion.get("uplift", 0)))
 
-st.dataframe(found[list(TABLE)], hide_index=True, column_config=TABLE)
+show_table(found, TABLE)
 stem = f"corridor-{route['name'].item()}-{run.run_id[:6]}-{level_key(level)}-{buffer_m}m"
 down = st.columns(2)
 down[0].download_button("CSV", to_csv(found), f"{stem}.csv", "text/csv", key="corridor_csv")
@@ -98,12 +92,15 @@ down[1].download_button(
 )
 
 shown = found[["site_id", "rank", "chainage_km", "offset_m", "v_mean", "dv", "motion", "geometry"]]
-shown = shown.round({"chainage_km": 3, "offset_m": 0, "v_mean": 1, "dv": 1}).assign(
-    colour=found["motion"].map(MOTION_COLOURS)
+shown = shown.assign(
+    **{c: [cell_text(c, v) for v in shown[c]] for c in ("chainage_km", "offset_m", "v_mean", "dv")},
+    colour=[list(MOTION_COLOURS.get(m, MOTION_COLOURS[""])) for m in found["motion"]],
 )
 corridor = corridor_polygon(route, buffer_m, crs=run.crs)
 grey, black = [90, 90, 90], [20, 20, 20]
+points, _ = data.background_points(str(store.root), run.run_id)
 layers = [
+    points_layer(points),
     pdk.Layer("GeoJsonLayer", corridor.__geo_interface__, id="corridor",
               get_fill_color=[*grey, 40], get_line_color=[*grey, 160], line_width_min_pixels=1),
     pdk.Layer("GeoJsonLayer", route.to_crs("EPSG:4326").__geo_interface__, id="route",
@@ -112,4 +109,7 @@ layers = [
               get_fill_color="properties.colour", get_line_color="properties.colour",
               line_width_min_pixels=2),
 ]  # fmt: skip
-st.pydeck_chart(deck(layers, corridor.total_bounds, TOOLTIP))
+st.pydeck_chart(deck(layers, corridor.total_bounds, TOOLTIP, width_px=1000, height_px=500))
+legend("Route", [LegendEntry("route", (*black, 230)),
+                 LegendEntry(f"corridor, {buffer_m} m either side", (*grey, 60))])  # fmt: skip
+site_legend("motion", [level])

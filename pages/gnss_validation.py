@@ -1,4 +1,5 @@
-"""GNSS validation: uploaded benchmarks against the selected dataset (004 §5.2, Table 2, Fig. 7)."""
+"""GNSS validation: uploaded benchmarks against the selected dataset (Van Anh et al. 2020,
+§5.2, Table 2, Fig. 7)."""
 
 from __future__ import annotations
 
@@ -11,11 +12,15 @@ import streamlit as st
 
 from engine.config import RunConfig, ValidateParams
 from engine.errors import GroundwatchError
+from engine.mapview import LegendEntry
+from engine.tables import cell_text
 from engine.uploads import read_gnss_upload
 from engine.validate import ValidationResult, validate_dataset
+from pages._shared import data
 from pages._shared.gate import unlocked, upload_limit_bytes
-from pages._shared.maps import deck
-from pages._shared.state import selected_dataset, store_for_session
+from pages._shared.maps import deck, legend, points_layer
+from pages._shared.state import selected_dataset, selected_run, store_for_session
+from pages._shared.tables import show_table
 
 DEFAULTS = RunConfig().validate_
 EXPECTED = """Upload GNSS benchmarks to compare with this dataset's velocities:
@@ -28,7 +33,8 @@ EXPECTED = """Upload GNSS benchmarks to compare with this dataset's velocities:
 - a `# Format: lon lat VE VN VU SE SN SU name` velocity table (`.txt`).
 
 Each benchmark is compared with the mean (or median) velocity of the points within the
-radius, the GNSS motion projected on their line of sight (004 §5.2: 20 m, the mean)."""
+radius, the GNSS motion projected on their line of sight (as Van Anh et al. 2020 did: within
+20 m, the mean)."""
 MATCHED, UNMATCHED = [26, 150, 65, 230], [215, 48, 39, 230]
 ROW_COLUMNS = (
     "id geometry n_points nearest_m components gnss_rate gnss_rate_std insar_velocity "
@@ -37,7 +43,9 @@ ROW_COLUMNS = (
 
 
 def _fmt(value: float | None, unit: str = " mm/yr", digits: int = 2) -> str:
-    return "n/a" if value is None else f"{value:.{digits}f}{unit}"
+    if value is None or not math.isfinite(value):
+        return "— (too few benchmarks)"
+    return f"{value:.{digits}f}{unit}"
 
 
 def scatter(result: ValidationResult) -> go.Figure:
@@ -74,7 +82,7 @@ def scatter(result: ValidationResult) -> go.Figure:
     return fig
 
 
-def benchmark_map(result: ValidationResult, radius_m: float) -> pdk.Deck:
+def benchmark_map(result: ValidationResult, radius_m: float, result_dataset: str) -> pdk.Deck:
     """Benchmarks (their matching circle; matched green, unmatched red) and matched points."""
     rows = result.rows
     marks = pd.DataFrame(
@@ -83,8 +91,9 @@ def benchmark_map(result: ValidationResult, radius_m: float) -> pdk.Deck:
             "lat": rows["lat"],
             "colour": [MATCHED if ok else UNMATCHED for ok in rows["matched"]],
             "label": [
-                f"{r.id} ({r.geometry}): GNSS {r.gnss_rate:.2f}, InSAR {r.insar_velocity:.2f} "
-                f"mm/yr, {r.n_points} points"
+                f"{r.id} ({r.geometry} pass): GNSS {cell_text('gnss_rate', r.gnss_rate)}, "
+                f"InSAR {cell_text('insar_velocity', r.insar_velocity)} mm/yr, "
+                f"{r.n_points} points within {radius_m:g} m"
                 for r in rows.itertuples()
             ],
         }
@@ -94,10 +103,18 @@ def benchmark_map(result: ValidationResult, radius_m: float) -> pdk.Deck:
         {
             "lon": pts.get("lon", []),
             "lat": pts.get("lat", []),
-            "label": [f"{r.pid} → {r.id}: {r.velocity:.2f} mm/yr" for r in pts.itertuples()],
+            "label": [
+                f"point {r.pid} → {r.id}: {cell_text('velocity', r.velocity)} mm/yr"
+                for r in pts.itertuples()
+            ],
         }
     )
+    run = selected_run()
+    background = []
+    if run is not None and run.dataset == result_dataset:
+        background = [points_layer(data.background_points(str(store.root), run.run_id)[0])]
     layers = [
+        *background,
         pdk.Layer(
             "ScatterplotLayer",
             marks,
@@ -122,7 +139,7 @@ def benchmark_map(result: ValidationResult, radius_m: float) -> pdk.Deck:
         ),
     ]
     bounds = (marks["lon"].min(), marks["lat"].min(), marks["lon"].max(), marks["lat"].max())
-    return deck(layers, bounds, tooltip={"text": "{label}"})
+    return deck(layers, bounds, tooltip={"text": "{label}"}, width_px=480, height_px=450)
 
 
 st.title("GNSS validation")
@@ -181,7 +198,7 @@ m[3].metric("Mean |deviation|", _fmt(s["mean_abs_deviation"]))
 m[4].metric("RMSE", _fmt(s["rmse"]))
 for note in result.notes:
     st.caption(note)
-st.dataframe(result.rows[ROW_COLUMNS], hide_index=True)
+show_table(result.rows, [c for c in ROW_COLUMNS if c in result.rows])
 st.download_button(
     "Download the deviations (CSV)",
     result.rows.to_csv(index=False),
@@ -193,4 +210,8 @@ if len(result.matched):
     left.plotly_chart(scatter(result))
 else:
     left.warning(f"No benchmark has a point within {radius_m:g} m: widen the radius.")
-right.pydeck_chart(benchmark_map(result, radius_m))
+with right:
+    st.pydeck_chart(benchmark_map(result, radius_m, dataset), height=450)
+    legend("Benchmarks", [LegendEntry(f"matched (a point within {radius_m:g} m)", tuple(MATCHED)),
+                          LegendEntry("unmatched", tuple(UNMATCHED)),
+                          LegendEntry("points compared", (44, 123, 182, 230))])  # fmt: skip

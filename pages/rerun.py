@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 
+import pandas as pd
 import streamlit as st
 
 from engine.access import rerun_size_error
@@ -15,6 +16,7 @@ from engine.runs import list_runs
 from engine.uploads import read_region_upload
 from pages._shared.gate import read_access, rerun_queue, unlocked, upload_limit_bytes
 from pages._shared.state import select_run, selected_dataset, store_for_session
+from pages._shared.tables import show_table
 
 JOB_KEY = "rerun_job"
 
@@ -167,4 +169,4 @@ rows = [
     }
     for r in list_runs(store, dataset)
 ]
-st.dataframe(rows, hide_index=True, width="stretch")
+show_table(pd.DataFrame(rows), width="stretch")

@@ -6,7 +6,8 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from engine import explore
-from engine.wrap import wrap
+from engine.tables import area_text, cell_text, lonlat_text
+from engine.wrap import wrap_mm_yr
 from pages._shared import data
 from pages._shared.state import require_run, store_for_session
 
@@ -31,34 +32,43 @@ detail = data.site_detail(root, run.run_id, site_id)
 site = detail.site
 
 c = st.columns(3)
-c[0].metric("Motion", site["motion"] or "—")
-c[1].metric("Mean velocity", f"{site['v_mean']:.1f} mm/yr")
-c[2].metric("Relative to ring", f"{site['dv']:+.1f} mm/yr")
+c[0].metric("Motion", site["motion"] or "no points measured")
+c[1].metric("Mean velocity", cell_text("v_mean", site["v_mean"]) + " mm/yr",
+            help="along the satellite's line of sight; positive = towards it")  # fmt: skip
+c[2].metric("Relative to ring", cell_text("dv", site["dv"]) + " mm/yr",
+            help="mean velocity minus that of the ground around the site")  # fmt: skip
 c = st.columns(3)
-c[0].metric("Probability (max / mean)", f"{site['p_max']:.2f} / {site['p_mean']:.2f}")
-c[1].metric("Area", f"{site['area_m2'] / 1e4:,.2f} ha")
+p_text = f"{cell_text('p_max', site['p_max'])} / {cell_text('p_mean', site['p_mean'])}"
+c[0].metric("Probability (highest / mean)", p_text)
+c[1].metric("Area", area_text(site["area_m2"]))
 c[2].metric("Points", int(site["n_points"]))
 st.caption(
-    f"Seen in: {site['looks'] or 'unknown'}"
-    + (
-        " (one geometry only: no confirmation from the other look)"
-        if site["single_geometry"]
-        else ""
-    )
-    + f" · velocity range {site['v_min']:.1f} … {site['v_max']:.1f} mm/yr · "
-    f"centroid {site['centroid_lat']:.5f}, {site['centroid_lon']:.5f}"
+    f"Seen from: {site['looks'] or 'no satellite pass'}"
+    + (" (one pass only: not confirmed by the other)" if site["single_geometry"] else "")
+    + f" · velocities from {cell_text('v_min', site['v_min'])} to "
+    f"{cell_text('v_max', site['v_max'])} mm/yr · centre "
+    f"{lonlat_text(site['centroid_lon'], site['centroid_lat'])}"
 )
 
 minx, miny, maxx, maxy = detail.bounds
 outline_x, outline_y = detail.outline_xy
 looks = [k.removeprefix("velocity-") for k in detail.rasters if k.startswith("velocity-")]
 opts = st.columns(3)
-look = opts[0].selectbox("Look", looks, key="site_look") if looks else None
-rho = opts[1].select_slider("Wrap interval ρ (mm/yr)", [14.0, 7.0, 3.5, 1.75], 7.0, key="site_rho")
-tau = opts[2].select_slider("Offset τ (mm/yr)", [0.0, 3.5, 7.0, 10.5], 0.0, key="site_tau")
+look = opts[0].selectbox("Satellite pass", looks, key="site_look") if looks else None
+wrap_params = data.run_config(run).wrap  # the intervals and offsets this run scored
+rhos, taus = list(wrap_params.rho_mm_yr), list(wrap_params.tau_mm_yr)
+rho = opts[1].select_slider("Wrap interval ρ (mm/yr)", rhos, 7.0 if 7.0 in rhos else rhos[0],
+                            key="site_rho")  # fmt: skip
+tau = opts[2].select_slider("Offset τ (mm/yr)", taus, taus[0], key="site_tau")
 
 
-def raster_figure(z, title, colorscale, zmin=None, zmax=None):
+AXES = {  # run CRS metres, one metre the same length on both axes
+    "xaxis": {"title": "easting (m)", "tickformat": "d"},
+    "yaxis": {"title": "northing (m)", "tickformat": "d", "scaleanchor": "x"},
+}
+
+
+def raster_figure(z, title, colorscale, zmin=None, zmax=None, colorbar=None):
     fig = go.Figure(
         go.Heatmap(
             z=z[::-1],
@@ -69,6 +79,7 @@ def raster_figure(z, title, colorscale, zmin=None, zmax=None):
             colorscale=colorscale,
             zmin=zmin,
             zmax=zmax,
+            colorbar=colorbar,
         )
     )
     fig.add_trace(
@@ -80,13 +91,8 @@ def raster_figure(z, title, colorscale, zmin=None, zmax=None):
             line={"color": "black", "width": 2},
         )
     )
-    fig.update_layout(
-        title=title,
-        height=360,
-        margin={"t": 40, "b": 10, "l": 10, "r": 10},
-        yaxis={"scaleanchor": "x"},
-        showlegend=False,
-    )
+    fig.update_layout(title=title, height=380, margin={"t": 40, "b": 10, "l": 10, "r": 10},
+                      showlegend=False, **AXES)  # fmt: skip
     return fig
 
 
@@ -100,11 +106,11 @@ raw = go.Figure(
         mode="markers",
         marker={
             "color": points["velocity"],
-            "colorscale": "RdBu",
+            "colorscale": "RdBu_r",
             "cmin": -v_lim,
             "cmax": v_lim,
             "size": 4,
-            "colorbar": {"title": "mm/yr"},
+            "colorbar": {"title": "mm/yr<br>(+ towards<br>satellite)"},
         },
         text=points.get("pid"),
         hovertemplate="%{text}<br>%{marker.color:.1f} mm/yr<extra></extra>",
@@ -112,28 +118,47 @@ raw = go.Figure(
 )
 raw.add_trace(go.Scatter(x=outline_x, y=outline_y, mode="lines", line={"color": "black"}))
 raw.update_layout(
-    title="Points (raw LOS velocity)",
-    height=360,
+    title="Measured points (velocity along the line of sight)",
+    height=380,
     showlegend=False,
     margin={"t": 40, "b": 10, "l": 10, "r": 10},
-    yaxis={"scaleanchor": "x"},
+    **AXES,
 )
 row1[0].plotly_chart(raw, width="stretch")
 if look is not None:
     velocity = detail.rasters[f"velocity-{look}"]
     row1[1].plotly_chart(
-        raster_figure(velocity, f"Interpolated ({look})", "RdBu", -v_lim, v_lim),
+        raster_figure(
+            velocity,
+            f"Interpolated velocity ({look} pass)",
+            "RdBu_r",
+            -v_lim,
+            v_lim,
+            {"title": "mm/yr"},
+        ),
         width="stretch",
     )
     row2 = st.columns(2)
     row2[0].plotly_chart(
         raster_figure(
-            wrap(velocity, rho, tau), f"Wrapped at ρ = {rho:g}, τ = {tau:g}", "gray", 0, 255
+            wrap_mm_yr(velocity, rho, tau),
+            f"What the network sees: velocity wrapped every {rho:g} mm/yr",
+            "gray",
+            0,
+            rho,
+            {"title": f"position in<br>the {rho:g} mm/yr<br>interval (mm/yr)"},
         ),
         width="stretch",
     )
     row2[1].plotly_chart(
-        raster_figure(detail.rasters["probability"], "Probability (combined)", "YlOrRd", 0, 1),
+        raster_figure(
+            detail.rasters["probability"],
+            "Probability of deformation",
+            "YlOrRd",
+            0,
+            1,
+            {"title": "probability"},
+        ),
         width="stretch",
     )
 

@@ -1,4 +1,5 @@
-"""Time series: up to 20 points' displacements, fitted velocity ± standard error (004 eq. 3–4)."""
+"""Time series: up to 20 points' displacements, fitted velocity ± standard error (Van Anh et
+al. 2020, eq. 3–4)."""
 
 from __future__ import annotations
 
@@ -18,11 +19,14 @@ from engine.series import (
     points_near,
     read_point_series,
 )
+from engine.tables import cell_text
 from pages._shared import data
 from pages._shared.state import require_run, selected_dataset, store_for_session
+from pages._shared.tables import show_table
 
 PICKERS = ("In a site", "Near a place", "By point id")
-FIT_COLUMNS = ["pid", "geometry", "velocity", "velocity_std", "n_epochs", "product_velocity"]
+FIT_COLUMNS = ["pid", "geometry", "fitted_velocity", "fitted_velocity_std", "n_epochs",
+               "product_velocity"]  # fmt: skip
 
 
 def candidates(store, dataset: str, how: str) -> dict[str, str] | None:
@@ -57,7 +61,11 @@ def candidates(store, dataset: str, how: str) -> dict[str, str] | None:
     if found.empty:
         st.info("No point with an id there: move the place, widen the radius or pick a site.")
         st.stop()
-    return {r.pid: f"{r.pid} ({r.geometry}, {r.velocity:+.1f} mm/yr)" for r in found.itertuples()}
+    return {
+        r.pid: f"{r.pid} ({r.geometry} pass; product's velocity "
+        f"{cell_text('v_mean', r.velocity)} mm/yr)"
+        for r in found.itertuples()
+    }
 
 
 def figure(series: PointSeries, fits, lines, fan: bool) -> go.Figure:
@@ -66,7 +74,10 @@ def figure(series: PointSeries, fits, lines, fan: bool) -> go.Figure:
     by_point = dict(iter(lines.groupby(["pid", "geometry"], sort=False)))
     for i, f in enumerate(fits.itertuples()):
         colour, group = colours[i % len(colours)], f"{f.pid} {f.geometry}"
-        name = f"{f.pid} ({f.geometry}): v = {f.velocity:.1f} ± {f.velocity_std:.1f} mm/yr"
+        name = (
+            f"{f.pid} ({f.geometry}): fitted {cell_text('v_mean', f.velocity)} ± "
+            f"{cell_text('v_mean', f.velocity_std)} mm/yr"
+        )
         fig.add_scatter(
             x=series.dates,
             y=series.displacements[i],
@@ -97,7 +108,7 @@ def figure(series: PointSeries, fits, lines, fan: bool) -> go.Figure:
             )
     fig.update_layout(
         xaxis_title="date",
-        yaxis_title="LOS displacement (mm)",
+        yaxis_title="displacement along the line of sight (mm)",
         height=560,
         legend={"orientation": "h", "y": -0.2},
     )
@@ -146,7 +157,8 @@ except GroundwatchError as exc:
 fan = st.checkbox("Show the ±1σ velocity fan", value=True, key="ts_fan")
 st.plotly_chart(figure(series, fits, lines, fan))
 st.metric("Points", len(fits))
-st.dataframe(fits[FIT_COLUMNS].round(2), hide_index=True)
+shown = fits.rename(columns={"velocity": "fitted_velocity", "velocity_std": "fitted_velocity_std"})
+show_table(shown, [c for c in FIT_COLUMNS if c in shown])
 st.download_button(
     "Download the series (CSV)",
     series.long().to_csv(index=False),

@@ -63,7 +63,7 @@ def test_overview_shows_counts_map_and_priority_table(app_home: Store, demo_run)
     assert m["Thresholding at 3 mm/yr"] == str(run.summary["baseline_sites"]["t3.0"])
     table = at.dataframe[0].value
     at_50 = sites[sites["level"] == 0.5].sort_values("priority", ascending=False)
-    assert table["site_id"].tolist() == at_50["site_id"].head(50).tolist()
+    assert table["Site"].tolist() == at_50["site_id"].head(50).tolist()
     deck = at.get("deck_gl_json_chart")[0].proto.json
     assert "BitmapLayer" in deck and "PolygonLayer" in deck
 
@@ -80,7 +80,7 @@ def test_threshold_comparison_follows_the_sliders(app_home: Store, demo_run):
     run, sites = demo_run
     at = open_page("pages/thresholds.py")
     m = metrics(at)
-    assert m["CNN sites (P > 0.5)"] == str(int((sites["level"] == 0.5).sum()))
+    assert m["Network sites (P > 0.5)"] == str(int((sites["level"] == 0.5).sum()))
     assert m["Baseline sites (|v| ≥ 3)"] == str(run.summary["baseline_sites"]["t3.0"])
     at.slider(key="thr_threshold").set_value(5.0)
     rerun(at)
@@ -102,7 +102,7 @@ def test_site_drill_down_shows_the_site_and_offers_downloads(app_home: Store, de
 
 def test_region_rerun_lists_runs_and_refuses_a_region_outside(app_home: Store, demo_run):
     at = open_page("pages/rerun.py")
-    assert at.dataframe[0].value["run"].tolist() == [demo_run[0].run_id[:12]]
+    assert at.dataframe[0].value["Run"].tolist() == [demo_run[0].run_id[:12]]
     at.number_input[0].set_value(10.0)  # west
     at.number_input[2].set_value(11.0)  # east: far from the scene
     at.button[0].click()

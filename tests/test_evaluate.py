@@ -61,3 +61,26 @@ def test_evaluate_refuses_a_training_seed():
     seed = load_model("default")[1]["data"][0]["seed"]
     with pytest.raises(InputError, match="training data of the default model"):
         evaluate(4, seed, workers=1, versions=())
+
+
+def test_table_one_regression_on_a_small_fixed_seed():
+    """Today's skill on 24 fresh samples (seed 4242): a change in any model or in the data
+    shows up here. Rates are multiples of 1/12 (12 positives, 12 negatives), so the
+    tolerance only absorbs rounding, not one sample changing sides."""
+    r = evaluate(24, 4242, kind="point", references=False, workers=1)
+    rows = {name: m["rows"] for name, m in r["models"].items()}
+    expected = {
+        "default": {"mc": (0.9583, 1.0, 0.9167, 0.0)},
+        "paper": {
+            "sparse": (0.4167, 0.25, 0.0833, 0.25),
+            "delaunay": (0.5, 0.0, 0.0, 0.0),
+            "mc": (0.7917, 0.8889, 0.6667, 0.0833),
+        },
+    }
+    for name, versions in expected.items():
+        for version, (acc, prec, rec, fpr) in versions.items():
+            got = rows[name][version]
+            assert (got["accuracy"], got["precision"], got["recall"], got["fpr"]) == pytest.approx(
+                (acc, prec, rec, fpr), abs=1e-3
+            ), (name, version)
+    assert r["models"]["default"]["iou_median"] == pytest.approx(0.6222, abs=1e-3)

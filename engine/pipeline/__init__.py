@@ -16,7 +16,6 @@ changes the keys and recomputes.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import math
 import time
 from collections.abc import Callable, Sequence

@@ -221,7 +221,8 @@ def _match(
     if not len(points):
         note = f"no points within {params.search_m:g} m of any benchmark"
     elif not has_los:
-        note = f"{geometry}: no LOS vectors, GNSS vertical compared with the velocity as given"
+        note = (f"{geometry}: the product gives no line-of-sight direction (no LOS vectors), "
+                "so the GNSS vertical rate is compared with its velocity as given")  # fmt: skip
     return rows, _neighbours(rates, points, groups, geometry), note
 
 

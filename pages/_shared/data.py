@@ -8,7 +8,9 @@ import streamlit as st
 
 from engine import explore
 from engine.config import BaselineParams
-from engine.runs import read_sites
+from engine.maplayers import data_bounds as _data_bounds
+from engine.maplayers import point_sample
+from engine.runs import get_run, read_sites
 from pages._shared.state import store_for_session
 
 
@@ -40,3 +42,27 @@ def baseline_variant(root: str, run_id: str, threshold: float, dilation_px: int,
 @st.cache_data(show_spinner="Reading the site's surroundings…", max_entries=16)
 def site_detail(root: str, run_id: str, site_id: str) -> explore.SiteDetail:
     return explore.site_detail(store_for_session(), run_id, site_id)
+
+
+@st.cache_data(show_spinner="Reading the measurement points…", max_entries=8)
+def background_points(root: str, run_id: str):
+    """A sample of the run's points with faint velocity colours, and where they saturate."""
+    store = store_for_session()
+    return point_sample(store, get_run(store, run_id))
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def data_bounds(root: str, run_id: str) -> tuple[float, float, float, float]:
+    """The lon/lat box of the run's data: what a map's first view fits."""
+    store = store_for_session()
+    return _data_bounds(store, get_run(store, run_id))
+
+
+def run_config(run):
+    """The run's own configuration (levels, thresholds): pages never assume the defaults."""
+    return explore.run_config(run)
+
+
+def at_level(sites, level: float):
+    """The sites at one probability level (one row per site and level passed)."""
+    return sites[(sites["level"] - level).abs() < 1e-9]
