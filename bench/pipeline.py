@@ -7,8 +7,8 @@ fresh store for every cold run: one process (in-process), a local process pool o
 Dask ``LocalCluster`` of 1 and of 2 single-threaded workers, ``--repeat`` times each. The
 first in-process store is then asked the same request again (warm: a cache hit). Reported
 (medians): seconds, tiles/s, points/s, the workers' peak resident memory, the Dask speedup
-(2 workers over 1), the warm speedup, and an extrapolation to the UK map of 000 §IV-C (98,504 × 68,504 px at 10 m,
-~93 M points) with the default 2,500 px tiles, for 2 and 16 cores.
+(2 workers over 1), the warm speedup, and an extrapolation to the UK map of 000 §IV-C
+(98,504 × 68,504 px at 10 m, ~93 M points) with the default 2,500 px tiles, for 2 and 16 cores.
 
 The last line printed is one JSON object.
 """

@@ -139,9 +139,7 @@ def tile_key(*, dataset_key: str, config: Any, model_hash: str, tile: Sequence[A
     })  # fmt: skip
 
 
-def run_key(
-    *, dataset: str, dataset_key: str, tile_keys: Iterable[str], region: str | None
-) -> str:
+def run_key(*, dataset: str, dataset_key: str, tile_keys: Iterable[str], region: str | None) -> str:
     """Key of a run: its dataset, its tiles (order-free) and the region it keeps sites in."""
     return digest({
         "kind": "run", "dataset": dataset, "dataset_key": dataset_key,

@@ -75,7 +75,10 @@ def _one_line_error(capsys: pytest.CaptureFixture[str], *needles: str) -> str:
              "tab\there", "glob*", " padded"],
 )  # fmt: skip
 def test_unusable_dataset_names_are_one_line_errors_and_touch_nothing(
-    name: str, samples: dict[str, Path], sample_store: Store, tmp_path: Path,
+    name: str,
+    samples: dict[str, Path],
+    sample_store: Store,
+    tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     store = _copy(sample_store, tmp_path)

@@ -417,5 +417,3 @@ def _result(info: RunInfo, *, cache_hit: bool, seconds: float) -> RunResult:
     return RunResult(info.run_id, info.dataset, s["tiles"], s["tiles"] if cache_hit else
                      s["tiles_cached"], cache_hit, s["sites"], s["baseline_sites"], seconds,
                      s.get("executor", ""), 0.0, s.get("points", 0))  # fmt: skip
-
-
