@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from engine import __version__
 
@@ -247,6 +247,17 @@ class RunConfig(_Params):
     validate_: ValidateParams = Field(ValidateParams(), alias="validate")
 
     model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
+    @field_validator("crs")
+    @classmethod
+    def _known_crs(cls, value: str | None) -> str | None:
+        from engine.errors import InputError
+        from engine.grid import check_crs
+
+        try:
+            return None if value is None else check_crs(value, origin="crs", projected=True)
+        except InputError as exc:  # pydantic reports ValueErrors with the field's place
+            raise ValueError(exc.problem) from None
 
     def to_yaml(self) -> str:
         """YAML text of the whole config (tuples written as lists)."""

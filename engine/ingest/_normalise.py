@@ -19,6 +19,7 @@ dYYYYMMDD          float32  displacement in mm at that date (only with time seri
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -38,6 +39,11 @@ from engine.ingest._sources import Source
 from engine.timeseries import fit_velocity
 from engine.types import Geometry
 
+_EVIDENCE = {
+    "track_angle": "headings",
+    "pass_direction": "pass directions",
+    "los_east": "line-of-sight vectors",
+}
 _LOS_OF_COMPONENT = {Geometry.VERTICAL: (0.0, 0.0, 1.0), Geometry.EAST: (1.0, 0.0, 0.0)}
 
 
@@ -82,6 +88,10 @@ class Normaliser:
         self.disp_to_mm = self._units("displacement", rate=False) if s.dates else None
         self._date_values = np.array(list(s.dates.values()), dtype="datetime64[D]")
         self._date_names = [f"d{str(d).replace('-', '')}" for d in self._date_values]
+        # what labels each row when no geometry is fixed, in the order _geometry() looks
+        self.geometry_evidence = next(
+            (what for role, what in _EVIDENCE.items() if role in roles), ""
+        )
         self.geometry = self._fixed_geometry()
 
     def _units(self, role: str, *, rate: bool) -> float:
@@ -109,7 +119,7 @@ class Normaliser:
             )
         if s.geometry is not None or opt is not None:
             return s.geometry or opt
-        if not {"track_angle", "pass_direction", "los_east"} & s.roles.keys():
+        if not self.geometry_evidence:
             raise InputError(
                 s.label,
                 "line-of-sight geometry unknown",
@@ -164,7 +174,7 @@ class Normaliser:
                     i = int(np.argmax(bad))
                     raise InputError(
                         label,
-                        f"{name} {values[i]!r} out of range",
+                        f"{name} {values[i]:g} out of range",
                         f"degrees within ±{limit:g}",
                         column=roles[name],
                         row=row0 + i + 1,
@@ -185,11 +195,27 @@ class Normaliser:
                 column=roles["easting"],
                 row=row0 + i + 1,
             )
+        if _is_geographic(self.source.native_crs):
+            self._check_degrees(e, nth, row0)
         lon, lat = project(self.source.native_crs, WGS84, e, nth)
         x, y = (
             (e, nth) if self.source.native_crs == self.crs else project(WGS84, self.crs, lon, lat)
         )
         return np.asarray(lon), np.asarray(lat), np.asarray(x), np.asarray(y)
+
+    def _check_degrees(self, e: np.ndarray, nth: np.ndarray, row0: int) -> None:
+        """Coordinates in a geographic CRS are degrees (GeoJSON written with metres is not)."""
+        bad = ~((np.abs(e) <= 180.0) & (np.abs(nth) <= 90.0))
+        if bad.any():
+            i = int(np.argmax(bad))
+            column = self.source.roles["easting"]
+            raise InputError(
+                self.source.label,
+                f"coordinates ({e[i]:g}, {nth[i]:g}) are not degrees of {self.source.native_crs}",
+                "longitude/latitude in degrees, or --source-crs naming the CRS they are in",
+                column=None if column.startswith("__") else column,
+                row=row0 + i + 1,
+            )
 
     def _displacements(self, batch: pa.RecordBatch) -> np.ndarray | None:
         if not self.source.dates:
@@ -240,6 +266,13 @@ class Normaliser:
             "los_north": np.full(n, nth, np.float32),
             "los_up": np.full(n, u, np.float32),
         }
+
+
+@functools.cache
+def _is_geographic(crs: str) -> bool:
+    from pyproj import CRS
+
+    return bool(CRS.from_user_input(crs).is_geographic)
 
 
 def _constant(value: str | None, n: int) -> pa.Array:

@@ -1,0 +1,452 @@
+"""A corpus of malformed inputs, each refused by ``ingest`` with one clear line.
+
+Every case builds its bad file(s) in a temporary folder and runs the real command line
+(``engine.cli.main``, in-process so that the corpus stays fast). Each must end with exit
+code 2, exactly one ``error:`` line on stderr naming the file (and the row or column where
+there is one), no traceback, and every file of the store byte-identical to before. The
+store is shared by all cases and holds one dataset, so "unchanged" is a real check.
+
+The ingest guard that turns an unforeseen exception into "could not be read" would hide a
+missing check, so no case may end in that message: each is caught where it arises.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import logging
+import os
+import subprocess
+import sys
+import zipfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+import pytest
+
+from engine.cli import main
+from engine.store import Store
+
+GOOD = "lon,lat,velocity_mm_yr\n-1.5,53.8,1.0\n-1.6,53.9,2.0\n"
+ASC = ["--geometry", "ascending"]
+
+
+class Case(NamedTuple):
+    """``build(folder)`` writes the bad input and returns the ``ingest`` arguments."""
+
+    build: Callable[[Path], list[str]]
+    expect: tuple[str, ...]  # substrings the error line must hold
+
+
+def _text(name: str, text: str, *extra: str) -> Callable[[Path], list[str]]:
+    def build(folder: Path) -> list[str]:
+        (folder / name).write_text(text)
+        return [str(folder / name), *extra]
+
+    return build
+
+
+def _bytes(name: str, data: bytes, *extra: str) -> Callable[[Path], list[str]]:
+    def build(folder: Path) -> list[str]:
+        (folder / name).write_bytes(data)
+        return [str(folder / name), *extra]
+
+    return build
+
+
+def _garbage(n: int) -> bytes:
+    return np.random.default_rng(18).integers(0, 256, n, dtype=np.uint8).tobytes()
+
+
+def _zip(members: dict[str, bytes], *, method: int = zipfile.ZIP_DEFLATED) -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", method) as z:
+        for member, data in members.items():
+            z.writestr(member, data)
+    return buf.getvalue()
+
+
+def _corrupt_member(folder: Path) -> list[str]:
+    """A stored (uncompressed) member with one byte changed: only its CRC-32 tells."""
+    rows = "".join(f"-1.{i % 9},53.{i % 9},{i % 7}.0\n" for i in range(2000))
+    data = bytearray(
+        _zip({"pts.csv": ("lon,lat,velocity_mm_yr\n" + rows).encode()}, method=zipfile.ZIP_STORED)
+    )
+    at = data.index(b"\n-1.5,53.5") + 3
+    data[at] = ord("7")  # still valid CSV, wrong checksum
+    (folder / "crc.zip").write_bytes(bytes(data))
+    return [str(folder / "crc.zip"), *ASC]
+
+
+def _corrupt_deflate(folder: Path) -> list[str]:
+    rows = "".join(f"-1.{i % 9},53.{i % 9},{i % 7}.0\n" for i in range(20000))
+    data = bytearray(_zip({"pts.csv": ("lon,lat,velocity_mm_yr\n" + rows).encode()}))
+    for k in range(200, 400):
+        data[k] ^= 0x5A
+    (folder / "deflate.zip").write_bytes(bytes(data))
+    return [str(folder / "deflate.zip"), *ASC]
+
+
+def _zip_bomb(folder: Path) -> list[str]:
+    """300 MB of one line, compressed to ~300 kB: refused from the sizes it declares."""
+    path = folder / "bomb.zip"
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as z:
+        with z.open("bomb.csv", "w", force_zip64=True) as fh:
+            fh.write(b"lon,lat,velocity_mm_yr\n-1.5,53.8,")
+            chunk = b"1" * (1 << 20)
+            for _ in range(300):
+                fh.write(chunk)
+    return [str(path), *ASC]
+
+
+def _shapefile(folder: Path, drop: str) -> list[str]:
+    import geopandas as gpd
+    from shapely.geometry import Point
+
+    gdf = gpd.GeoDataFrame(
+        {"vel_mm_yr": [1.0, 2.0]},
+        geometry=[Point(-1.5, 53.8), Point(-1.6, 53.9)],
+        crs="EPSG:4326",
+    )
+    gdf.to_file(folder / "pts.shp")
+    (folder / f"pts.{drop}").unlink()
+    return [str(folder / "pts.shp"), *ASC]
+
+
+def _polygons_gpkg(folder: Path) -> list[str]:
+    import geopandas as gpd
+    from shapely.geometry import box
+
+    gdf = gpd.GeoDataFrame({"velocity_mm_yr": [1.0]}, geometry=[box(0, 50, 1, 51)], crs=4326)
+    gdf.to_file(folder / "poly.gpkg")
+    return [str(folder / "poly.gpkg"), *ASC]
+
+
+def _geojson_projected(folder: Path) -> list[str]:
+    features = [
+        {
+            "type": "Feature",
+            "properties": {"velocity_mm_yr": v},
+            "geometry": {"type": "Point", "coordinates": [430000.0 + 10 * i, 330000.0]},
+        }
+        for i, v in enumerate([1.0, 2.0])
+    ]
+    path = folder / "bng.geojson"
+    path.write_text(json.dumps({"type": "FeatureCollection", "features": features}))
+    return [str(path), *ASC]
+
+
+def _parquet(folder: Path, name: str, table: dict, *, truncate: bool = False) -> list[str]:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path = folder / name
+    pq.write_table(pa.table(table), path)
+    if truncate:
+        path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    return [str(path), *ASC]
+
+
+def _geotiff(
+    folder: Path, name: str, *, crs: str | None, units: str | None, truncate: bool = False
+) -> Path:
+    import rasterio
+    from affine import Affine
+
+    path = folder / name
+    data = np.arange(64 * 64, dtype=np.float32).reshape(64, 64) / 1000
+    with rasterio.open(
+        path,
+        "w",
+        driver="GTiff",
+        width=64,
+        height=64,
+        count=1,
+        dtype="float32",
+        crs=crs,
+        transform=Affine(10, 0, 430000, 0, -10, 340000),
+    ) as dst:
+        dst.write(data, 1)
+        if units:
+            dst.update_tags(1, units=units)
+    if truncate:
+        path.write_bytes(path.read_bytes()[:2000])
+    return path
+
+
+def _stack_mixed_refs(folder: Path) -> list[str]:
+    a = _geotiff(folder, "disp_20200101_20200201.tif", crs="EPSG:27700", units="m")
+    b = _geotiff(folder, "disp_20200115_20200301.tif", crs="EPSG:27700", units="m")
+    return [str(a), str(b), *ASC]
+
+
+def _folder(folder: Path) -> list[str]:
+    (folder / "sub").mkdir()
+    return [str(folder / "sub"), *ASC]
+
+
+def _long_name(folder: Path) -> list[str]:
+    return [str(folder / ("p" * 300 + ".csv")), *ASC]
+
+
+def _config(folder: Path) -> list[str]:
+    (folder / "pts.csv").write_text(GOOD)
+    (folder / "run.yaml").write_text("crs: garbage\n")
+    return [str(folder / "pts.csv"), *ASC, "--config", str(folder / "run.yaml")]
+
+
+def _en(folder: Path, *extra: str) -> list[str]:
+    (folder / "en.csv").write_text("easting,northing,velocity_mm_yr\n430000,330000,1.0\n")
+    return [str(folder / "en.csv"), *ASC, *extra]
+
+
+DATED = "lon,lat,{}\n-1.5,53.8,0,1,2\n-1.6,53.9,0,2,4\n"
+
+CASES: dict[str, Case] = {
+    # --- text that is not a point table
+    "empty": Case(_text("empty.csv", "", *ASC), ("empty.csv", "empty")),
+    "blank_lines": Case(_text("blank.csv", "\n\n\n", *ASC), ("blank.csv",)),
+    "header_only": Case(_text("header.csv", "lon,lat,velocity_mm_yr\n", *ASC), ("no rows",)),
+    "binary_garbage": Case(_bytes("noise.csv", _garbage(5000), *ASC), ("noise.csv",)),
+    "nul_bytes": Case(_bytes("nul.csv", GOOD.encode() + b"-1.5,\x00\x00,1\n", *ASC), ("nul.csv",)),
+    "utf16": Case(_bytes("u16.csv", GOOD.encode("utf-16"), *ASC), ("u16.csv", "UTF-16")),
+    "latin1_value": Case(
+        _bytes(
+            "latin.csv", "pid,lon,lat,velocity_mm_yr\ncaf\xe9,-1.5,53.8,1\n".encode("latin-1"), *ASC
+        ),
+        ("latin.csv", "row 1", "UTF-8"),
+    ),
+    "ragged_long_row": Case(
+        _text("ragged.csv", GOOD + "-1.7,54.0,1.0,9\n", *ASC), ("ragged.csv", "row 3")
+    ),
+    "ragged_short_row": Case(
+        _text("short.csv", GOOD + "-1.7,54.0\n", *ASC), ("short.csv", "row 3")
+    ),
+    "unterminated_quote": Case(
+        _text("quote.csv", GOOD + '-1.7,54.0,"1.0\n-1.8,54.1,2.0\n', *ASC),
+        ("quote.csv", "row 3", "never closed"),
+    ),
+    "header_field_over_128k": Case(
+        _text("wide.csv", "lon,lat,velocity_mm_yr," + "h" * 200_000 + "\n-1.5,53.8,1,2\n", *ASC),
+        ("wide.csv", "header"),
+    ),
+    "semicolon_no_velocity": Case(
+        _text("semi.csv", "lon;lat;height\n-1,5;53,8;10\n", *ASC), ("semi.csv", "velocity")
+    ),
+    # --- values
+    "text_velocity": Case(
+        _text("text.csv", GOOD + "-1.7,54.0,fast\n", *ASC), ("'velocity_mm_yr'", "row 3", "'fast'")
+    ),
+    "text_latitude": Case(
+        _text("lattext.csv", "lon,lat,velocity_mm_yr\n-1.5,north,1\n", *ASC),
+        ("'lat'", "row 1", "'north'"),
+    ),
+    "lat_out_of_range": Case(
+        _text("lat.csv", GOOD + "-1.7,95,1\n", *ASC), ("'lat'", "row 3", "95 out of range")
+    ),
+    "lon_out_of_range": Case(
+        _text("lon.csv", GOOD + "-190,53,1\n", *ASC), ("'lon'", "row 3", "-190 out of range")
+    ),
+    "missing_lat": Case(_text("nolat.csv", GOOD + "-1.7,,1\n", *ASC), ("'lat'", "row 3")),
+    "inf_velocity": Case(_text("inf.csv", GOOD + "-1.7,54.0,inf\n", *ASC), ("row 3", "velocity")),
+    "implausible_velocity": Case(
+        _text("metres.csv", "lon,lat,velocity\n-1.5,53.8,2.5\n", *ASC, "--units", "m/yr"),
+        ("row 1", "check --units"),
+    ),
+    "all_velocities_missing": Case(
+        _text("nan.csv", "lon,lat,velocity_mm_yr\n-1.5,53.8,\n-1.6,53.9,nan\n", *ASC),
+        ("nan.csv", "no points with a velocity"),
+    ),
+    # --- columns
+    "no_velocity_column": Case(
+        _text("novel.csv", "lon,lat,height\n-1.5,53.8,10\n", *ASC), ("no velocity column",)
+    ),
+    "no_coordinates": Case(
+        _text("nocoord.csv", "a,b,velocity_mm_yr\n1,2,3\n", *ASC), ("no coordinate columns",)
+    ),
+    "duplicate_velocity_columns": Case(
+        _text("dup.csv", "lon,lat,velocity_mm_yr,mean_velocity_mm_yr\n-1.5,53.8,1,2\n", *ASC),
+        ("dup.csv", "'velocity_mm_yr'", "'mean_velocity_mm_yr'"),
+    ),
+    "same_column_twice": Case(
+        _text("twice.csv", "lon,lat,velocity_mm_yr,velocity_mm_yr\n-1.5,53.8,1,2\n", *ASC),
+        ("twice.csv", "'velocity_mm_yr'"),
+    ),
+    "units_unknown": Case(
+        _text("nounits.csv", "lon,lat,velocity\n-1.5,53.8,1\n", *ASC), ("units unknown", "--units")
+    ),
+    "units_flag_unknown": Case(_text("u.csv", GOOD, *ASC, "--units", "furlongs"), ("furlongs",)),
+    "geometry_unknown": Case(_text("nogeom.csv", GOOD), ("--geometry",)),
+    "pass_direction_unknown": Case(
+        _text("pass.csv", "lon,lat,velocity_mm_yr,pass\n-1.5,53.8,1,sideways\n"), ("sideways",)
+    ),
+    "column_flag_missing": Case(
+        _text("c.csv", GOOD, *ASC, "--column", "velocity=speed"), ("c.csv", "'speed'")
+    ),
+    "column_flag_unknown_role": Case(
+        _text("r.csv", GOOD, *ASC, "--column", "colour=velocity_mm_yr"), ("'colour'",)
+    ),
+    "easting_without_crs": Case(_en, ("en.csv", "--source-crs")),
+    # --- time-series dates
+    "date_month_13": Case(
+        _text("m13.csv", DATED.format("20200101,20201301,20200201"), *ASC, "--units", "mm"),
+        ("m13.csv", "'20201301'"),
+    ),
+    "date_feb_30": Case(
+        _text("f30.csv", DATED.format("20200101,20200230,20200301"), *ASC, "--units", "mm"),
+        ("f30.csv", "'20200230'"),
+    ),
+    "date_repeated": Case(
+        _text("rep.csv", DATED.format("20200101,D20200101,20200301"), *ASC, "--units", "mm"),
+        ("rep.csv", "'D20200101'"),
+    ),
+    # --- files
+    "no_such_file": Case(lambda f: [str(f / "nope.csv"), *ASC], ("nope.csv", "no such file")),
+    "folder_as_file": Case(_folder, ("sub", "folder")),
+    "name_too_long": Case(_long_name, ("ppp", "too long")),
+    "unknown_suffix": Case(_text("pts.xyz", GOOD, *ASC), ("pts.xyz", "unknown file type")),
+    "zip_truncated": Case(
+        _bytes("trunc.zip", _zip({"pts.csv": GOOD.encode() * 50})[:120], *ASC),
+        ("trunc.zip", "zip"),
+    ),
+    "zip_garbage": Case(_bytes("noise.zip", _garbage(3000), *ASC), ("noise.zip", "zip")),
+    "zip_two_csvs": Case(
+        _bytes("two.zip", _zip({"a.csv": GOOD.encode(), "b.csv": GOOD.encode()}), *ASC),
+        ("two.zip", "2 CSV"),
+    ),
+    "zip_without_csv": Case(_bytes("none.zip", _zip({"a.txt": b"hi"}), *ASC), ("CSV",)),
+    "zip_crc_error": Case(_corrupt_member, ("crc.zip", "CRC")),
+    "zip_corrupt_deflate": Case(_corrupt_deflate, ("deflate.zip", "corrupt")),
+    "zip_bomb_one_line": Case(_zip_bomb, ("bomb.zip", "bomb.csv")),
+    "parquet_truncated": Case(
+        lambda f: _parquet(
+            f,
+            "t.parquet",
+            {"lon": [-1.5] * 100, "lat": [53.8] * 100, "velocity_mm_yr": [1.0] * 100},
+            truncate=True,
+        ),
+        ("t.parquet", "Parquet"),
+    ),
+    "parquet_garbage": Case(_bytes("g.parquet", _garbage(4000), *ASC), ("g.parquet", "Parquet")),
+    "parquet_text_velocity": Case(
+        lambda f: _parquet(
+            f, "s.parquet", {"lon": [-1.5], "lat": [53.8], "velocity_mm_yr": ["fast"]}
+        ),
+        ("s.parquet", "'velocity_mm_yr'", "numbers"),
+    ),
+    "gpkg_garbage": Case(_bytes("g.gpkg", _garbage(4000), *ASC), ("g.gpkg",)),
+    "gpkg_polygons": Case(_polygons_gpkg, ("poly.gpkg", "Polygon")),
+    "shapefile_without_dbf": Case(lambda f: _shapefile(f, "dbf"), ("pts.shp", "pts.dbf")),
+    "shapefile_without_shx": Case(lambda f: _shapefile(f, "shx"), ("pts.shp", "pts.shx")),
+    "geojson_projected": Case(_geojson_projected, ("bng.geojson", "degrees")),
+    "geotiff_garbage": Case(
+        _bytes("v.tif", b"II*\x00" + b"\x00" * 100, *ASC, "--units", "mm/yr"), ("v.tif", "GeoTIFF")
+    ),
+    "geotiff_truncated": Case(
+        lambda f: [str(_geotiff(f, "t.tif", crs="EPSG:27700", units="mm/yr", truncate=True)), *ASC],
+        ("t.tif",),
+    ),
+    "geotiff_without_crs": Case(
+        lambda f: [str(_geotiff(f, "n.tif", crs=None, units="mm/yr")), *ASC], ("n.tif", "CRS")
+    ),
+    "geotiff_without_units": Case(
+        lambda f: [str(_geotiff(f, "u.tif", crs="EPSG:27700", units=None)), *ASC],
+        ("u.tif", "units"),
+    ),
+    "geotiff_stack_two_references": Case(_stack_mixed_refs, ("reference dates",)),
+    # --- CRS
+    "crs_garbage": Case(_text("p.csv", GOOD, *ASC, "--crs", "garbage"), ("--crs", "'garbage'")),
+    "crs_unknown_code": Case(
+        _text("p.csv", GOOD, *ASC, "--crs", "EPSG:999999"), ("--crs", "EPSG:999999")
+    ),
+    "crs_geographic": Case(
+        _text("p.csv", GOOD, *ASC, "--crs", "EPSG:4326"), ("--crs", "projected")
+    ),
+    "source_crs_garbage": Case(
+        lambda f: _en(f, "--source-crs", "garbage"), ("--source-crs", "'garbage'")
+    ),
+    "source_crs_unknown_code": Case(
+        lambda f: _en(f, "--source-crs", "EPSG:999999"), ("--source-crs", "EPSG:999999")
+    ),
+    "config_crs_garbage": Case(_config, ("run.yaml", "'garbage'")),
+}
+
+
+@pytest.fixture(scope="module")
+def seeded(tmp_path_factory: pytest.TempPathFactory) -> Store:
+    """One store for the whole corpus, holding a dataset that no failure may touch."""
+    root = tmp_path_factory.mktemp("corpus")
+    good = root / "good.csv"
+    good.write_text(GOOD)
+    store = Store(root / "store")
+    assert main(["ingest", str(good), "--name", "keep", *ASC, "--store", str(store.root)]) == 0
+    return store
+
+
+def _hashes(root: Path) -> dict[str, str]:
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
+
+
+def test_corpus_is_large_enough() -> None:
+    assert len(CASES) >= 40
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_bad_input_is_one_line(
+    name: str,
+    seeded: Store,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    case = CASES[name]
+    args = case.build(tmp_path)
+    capsys.readouterr()
+    before = _hashes(seeded.root)
+    with caplog.at_level(logging.WARNING, logger="engine"):
+        code = main(["ingest", *args, "--name", "keep", "--store", str(seeded.root)])
+    err = capsys.readouterr().err.strip()
+    assert code == 2, err
+    assert len(err.splitlines()) == 1 and err.startswith("error: "), err
+    assert "Traceback" not in err and "could not be read" not in err, err
+    for part in case.expect:
+        assert part in err, f"{part!r} not in {err!r}"
+    # the command line prints warnings on stderr too: a failed ingest must give none
+    assert not [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert _hashes(seeded.root) == before
+
+
+@pytest.mark.parametrize("name", ["zip_crc_error", "config_crs_garbage", "all_velocities_missing"])
+def test_bad_input_from_a_shell(name: str, seeded: Store, tmp_path: Path) -> None:
+    """The same through a real process: its stderr is exactly what a user sees."""
+    args = CASES[name].build(tmp_path)
+    before = _hashes(seeded.root)
+    proc = subprocess.run(
+        [sys.executable, "-m", "engine", "ingest", *args, "--name", "keep",
+         "--store", str(seeded.root)],
+        capture_output=True, text=True, cwd=Path(__file__).resolve().parents[1],
+    )  # fmt: skip
+    assert proc.returncode == 2, proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1 and "Traceback" not in proc.stderr
+    assert proc.stderr.startswith("error: ")
+    assert _hashes(seeded.root) == before
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root reads files whatever their mode")
+def test_unreadable_file(seeded: Store, tmp_path: Path, capsys) -> None:
+    path = tmp_path / "secret.csv"
+    path.write_text(GOOD)
+    path.chmod(0)
+    before = _hashes(seeded.root)
+    code = main(["ingest", str(path), *ASC, "--name", "keep", "--store", str(seeded.root)])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1 and "secret.csv" in err
+    assert "permission" in err.lower()
+    assert _hashes(seeded.root) == before
