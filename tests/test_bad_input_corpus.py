@@ -244,6 +244,10 @@ CASES: dict[str, Case] = {
         _text("lattext.csv", "lon,lat,velocity_mm_yr\n-1.5,north,1\n", *ASC),
         ("'lat'", "row 1", "'north'"),
     ),
+    "huge_value": Case(
+        _text("huge.csv", GOOD + "-1.7,54.0," + "9" * 400_000 + "x\n", *ASC),
+        ("huge.csv", "row 3"),
+    ),
     "lat_out_of_range": Case(
         _text("lat.csv", GOOD + "-1.7,95,1\n", *ASC), ("'lat'", "row 3", "95 out of range")
     ),

@@ -104,7 +104,7 @@ def csv_error(
     index = int(col.group(1)) if col else -1
     name = header[index] if 0 <= index < len(header) else None
     if "invalid UTF8" in text:
-        found = _find_row(opener, dialect, has_header, lambda row: _not_utf8(row, index))
+        found = _find_row(label, opener, dialect, has_header, lambda row: _not_utf8(row, index))
         if found:
             return InputError(
                 label,
@@ -114,7 +114,13 @@ def csv_error(
                 row=found[0],
             )
     elif "conversion error" in text:
-        found = _find_row(opener, dialect, has_header, lambda row: not _numeric_at(row, index))
+        found = _find_row(
+            label,
+            opener,
+            dialect,
+            has_header,
+            lambda row: not _numeric_at(row, index, dialect.decimal),
+        )
         if found:
             value = found[1][index].strip()
             if "\n" in value or "\r" in value:  # a quote left open swallowed the next lines
@@ -126,10 +132,14 @@ def csv_error(
                     row=found[0],
                 )
             return InputError(
-                label, f"value {value!r} is not a number", "a number", column=name, row=found[0]
+                label,
+                f"value {_short(value)} is not a number",
+                "a number",
+                column=name,
+                row=found[0],
             )
     elif "Expected" in text and "columns, got" in text:
-        found = _find_row(opener, dialect, has_header, lambda row: len(row) != len(header))
+        found = _find_row(label, opener, dialect, has_header, lambda row: len(row) != len(header))
         if found:
             return InputError(
                 label,
@@ -140,10 +150,19 @@ def csv_error(
     elif "straddling" in text or "straddles" in text:
         return InputError(label, f"a row longer than {block >> 20} MiB", "rows of a point table")
     first = text.splitlines()[0]
-    return InputError(label, f"cannot parse CSV ({first})", "comma-separated rows under one header")
+    return InputError(
+        label, f"cannot parse CSV ({_short(first, quote=False)})", "rows under one header"
+    )
+
+
+def _short(text: str, *, quote: bool = True, limit: int = 60) -> str:
+    """A value fit for a one-line message (a bad field may be megabytes long)."""
+    cut = text if len(text) <= limit else f"{text[:limit]}… ({len(text):,} characters)"
+    return repr(cut) if quote else cut
 
 
 def _find_row(
+    label: str,
     opener: Callable[[], io.BufferedIOBase],
     dialect: Dialect,
     has_header: bool,
@@ -154,20 +173,23 @@ def _find_row(
         # surrogateescape: bytes that are not UTF-8 survive as lone surrogates, found below
         text = io.TextIOWrapper(fh, encoding="utf-8-sig", errors="surrogateescape", newline="")
         rows = csv.reader(text, delimiter=dialect.delimiter)
+        number = 0
         try:
             if has_header:
                 next(rows, None)
             for number, row in enumerate(rows, start=1):
                 if row and bad(row):
                     return number, row
-        except csv.Error as err:  # e.g. an unterminated quote reaching the end of the file
-            return rows.line_num, [str(err)]
+        except csv.Error as err:  # e.g. a field over the csv module's 128 k characters
+            raise InputError(
+                label, f"cannot parse CSV ({err})", "rows under one header", row=number + 1
+            ) from None
     return None
 
 
-def _numeric_at(row: list[str], index: int) -> bool:
+def _numeric_at(row: list[str], index: int, decimal: str) -> bool:
     value = row[index].strip() if 0 <= index < len(row) else ""
-    return not value or _is_number(value.replace(",", "."))
+    return not value or _is_number(value.replace(decimal, "."))
 
 
 def _not_utf8(row: list[str], index: int) -> bool:
