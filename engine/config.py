@@ -299,6 +299,9 @@ def load_config(path: str | Path | None) -> RunConfig:
         return RunConfig.from_yaml(path.read_text())
     except FileNotFoundError:
         raise InputError(path, "file not found", "a YAML config file") from None
+    except OSError as exc:  # a folder, no permission, a name too long
+        reason = (exc.strerror or type(exc).__name__).lower()
+        raise InputError(path, f"cannot be read ({reason})", "a YAML config file") from None
     except (yaml.YAMLError, ValueError) as exc:
         first = _first_error_line(exc)
         raise InputError(path, first, "a valid Groundwatch config") from None

@@ -376,6 +376,10 @@ CASES: dict[str, Case] = {
         lambda f: _en(f, "--source-crs", "EPSG:999999"), ("--source-crs", "EPSG:999999")
     ),
     "config_crs_garbage": Case(_config, ("run.yaml", "'garbage'")),
+    "config_is_a_folder": Case(
+        lambda f: [*_en(f, "--source-crs", "EPSG:27700"), "--config", str(f)],
+        (": cannot be read (is a directory)", "YAML"),
+    ),
 }
 
 
@@ -453,4 +457,35 @@ def test_unreadable_file(seeded: Store, tmp_path: Path, capsys) -> None:
     err = capsys.readouterr().err.strip()
     assert code == 2 and len(err.splitlines()) == 1 and "secret.csv" in err
     assert "permission" in err.lower()
+    assert _hashes(seeded.root) == before
+
+
+BENCHMARKS = "id,lon,lat,rate_up\nA,-1.5,53.8,1.0\n"
+GNSS_CASES: dict[str, Case] = {
+    "utf16": Case(_bytes("b.csv", BENCHMARKS.encode("utf-16")), ("b.csv", "UTF-16")),
+    "binary": Case(_bytes("b.csv", _garbage(3000)), ("b.csv", "not a text file")),
+    "name_too_long": Case(lambda f: [str(f / ("g" * 300 + ".csv"))], ("ggg", "too long")),
+    "gnss_crs_garbage": Case(
+        _bytes("b.csv", b"id,x,y,rate_up\nA,430000,330000,1\n", "--gnss-crs", "garbage"),
+        ("--gnss-crs", "'garbage'"),
+    ),
+    "text_rate": Case(
+        _bytes("b.csv", b"id,lon,lat,rate_up\nA,-1.5,53.8,fast\n"), ("'rate_up'", "row 1")
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(GNSS_CASES))
+def test_bad_gnss_file_is_one_line(
+    name: str, seeded: Store, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path, *extra = GNSS_CASES[name].build(tmp_path)
+    capsys.readouterr()
+    before = _hashes(seeded.root)
+    argv = ["validate", "--gnss", path, *extra, "--dataset", "keep", "--store", str(seeded.root)]
+    code = main(argv)
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1 and err.startswith("error: "), err
+    for part in GNSS_CASES[name].expect:
+        assert part in err, f"{part!r} not in {err!r}"
     assert _hashes(seeded.root) == before
