@@ -251,11 +251,13 @@ class RunConfig(_Params):
     @field_validator("crs")
     @classmethod
     def _known_crs(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
         from engine.errors import InputError
-        from engine.grid import check_crs
+        from engine.grid import check_crs  # imports pyproj: only when a CRS is given
 
         try:
-            return None if value is None else check_crs(value, origin="crs", projected=True)
+            return check_crs(value, origin="crs", projected=True)
         except InputError as exc:  # pydantic reports ValueErrors with the field's place
             raise ValueError(exc.problem) from None
 

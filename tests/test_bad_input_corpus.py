@@ -17,6 +17,7 @@ import io
 import json
 import logging
 import os
+import struct
 import subprocess
 import sys
 import zipfile
@@ -26,6 +27,7 @@ from typing import NamedTuple
 
 import numpy as np
 import pytest
+from shapely.geometry import MultiPoint, Point
 
 from engine.cli import main
 from engine.store import Store
@@ -88,6 +90,34 @@ def _corrupt_deflate(folder: Path) -> list[str]:
         data[k] ^= 0x5A
     (folder / "deflate.zip").write_bytes(bytes(data))
     return [str(folder / "deflate.zip"), *ASC]
+
+
+def _patched_zip(folder: Path, name: str, *, flag: int = 0, method: int | None = None) -> list[str]:
+    """A zip whose member says it is encrypted (flag bit 0) or uses another method."""
+    data = bytearray(_zip({"pts.csv": GOOD.encode()}))
+    for signature, flag_at, method_at in ((b"PK\x03\x04", 6, 8), (b"PK\x01\x02", 8, 10)):
+        i = data.index(signature)
+        old = struct.unpack("<H", data[i + flag_at : i + flag_at + 2])[0]
+        data[i + flag_at : i + flag_at + 2] = struct.pack("<H", old | flag)
+        if method is not None:
+            data[i + method_at : i + method_at + 2] = struct.pack("<H", method)
+    (folder / name).write_bytes(bytes(data))
+    return [str(folder / name), *ASC]
+
+
+def _features(folder: Path, geometries: list) -> list[str]:
+    import geopandas as gpd
+
+    gdf = gpd.GeoDataFrame(
+        {"vel_mm_yr": [1.0] * len(geometries)}, geometry=geometries, crs="EPSG:4326"
+    )
+    gdf.to_file(folder / "f.gpkg")
+    return [str(folder / "f.gpkg"), *ASC]
+
+
+def _twice(folder: Path) -> list[str]:
+    (folder / "p.csv").write_text(GOOD)
+    return [str(folder / "p.csv"), str(folder / "." / "p.csv"), *ASC]
 
 
 def _zip_bomb(folder: Path) -> list[str]:
@@ -325,6 +355,32 @@ CASES: dict[str, Case] = {
     "zip_crc_error": Case(_corrupt_member, ("crc.zip", "CRC")),
     "zip_corrupt_deflate": Case(_corrupt_deflate, ("deflate.zip", "corrupt")),
     "zip_bomb_one_line": Case(_zip_bomb, ("bomb.zip", "bomb.csv")),
+    "zip_encrypted": Case(lambda f: _patched_zip(f, "enc.zip", flag=1), ("enc.zip", "encrypted")),
+    "zip_deflate64": Case(lambda f: _patched_zip(f, "d64.zip", method=9), ("d64.zip", "method 9")),
+    "same_file_twice": Case(_twice, ("p.csv", "given twice")),
+    "no_header_line": Case(
+        _text("nohead.csv", "-1.5,53.8,1\n-1.6,53.9,2\n", *ASC), ("nohead.csv", "holds numbers")
+    ),
+    "los_east_missing": Case(
+        _text("los.csv", "lon,lat,velocity_mm_yr,los_east\n-1.6,53.9,2,0.6\n-1.5,53.8,1,\n"),
+        ("'los_east'", "row 2", "line-of-sight"),
+    ),
+    "heading_missing": Case(
+        _text("hd.csv", "lon,lat,velocity_mm_yr,heading\n-1.5,53.8,1,\n"),
+        ("'heading'", "row 1"),
+    ),
+    "pass_missing": Case(
+        _text("pass.csv", "lon,lat,velocity_mm_yr,pass\n-1.5,53.8,1,A\n-1.6,53.9,2,\n"),
+        ("'pass'", "row 2"),
+    ),
+    "pass_unknown_row": Case(
+        _text("pass2.csv", "lon,lat,velocity_mm_yr,pass\n-1.5,53.8,1,A\n-1.6,53.9,2,up-ish\n"),
+        ("'pass'", "row 2", "'up-ish'"),
+    ),
+    "negative_std": Case(
+        _text("std.csv", "lon,lat,velocity_mm_yr,velocity_std_mm_yr\n-1.5,53.8,1,-5\n", *ASC),
+        ("'velocity_std_mm_yr'", "row 1", "negative"),
+    ),
     "parquet_truncated": Case(
         lambda f: _parquet(
             f,
@@ -343,6 +399,13 @@ CASES: dict[str, Case] = {
     ),
     "gpkg_garbage": Case(_bytes("g.gpkg", _garbage(4000), *ASC), ("g.gpkg",)),
     "gpkg_polygons": Case(_polygons_gpkg, ("poly.gpkg", "Polygon")),
+    "gpkg_feature_without_geometry": Case(
+        lambda f: _features(f, [Point(-1.5, 53.8), None]), ("f.gpkg", "row 2", "no geometry")
+    ),
+    "gpkg_multipoint": Case(
+        lambda f: _features(f, [MultiPoint([(-1.5, 53.8), (-1.6, 53.9)])]),
+        ("f.gpkg", "row 1", "2 points"),
+    ),
     "shapefile_without_dbf": Case(lambda f: _shapefile(f, "dbf"), ("pts.shp", "pts.dbf")),
     "shapefile_without_shx": Case(lambda f: _shapefile(f, "shx"), ("pts.shp", "pts.shx")),
     "geojson_projected": Case(_geojson_projected, ("bng.geojson", "degrees")),

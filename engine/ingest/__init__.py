@@ -86,6 +86,11 @@ def open_sources(paths: Sequence[str | Path], options: IngestOptions) -> list[So
         raise InputError("ingest", "no input files", "one or more paths")
     for path in resolved:
         _check_readable(path)
+    seen: set[Path] = set()
+    for path in resolved:
+        if path.resolve() in seen:
+            raise InputError(path, "given twice", "each file once (its points would be doubled)")
+        seen.add(path.resolve())
     if options.crs:
         check_crs(options.crs, origin="--crs", projected=True)
     if options.source_crs:

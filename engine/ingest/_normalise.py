@@ -151,9 +151,18 @@ class Normaliser:
             fit = fit_velocity(disp, self._date_values, params=self.config.timeseries)
             velocity, std = fit.velocity, fit.velocity_std
         self._check_velocity(velocity, roles.get("velocity"), row0)
+        if self.std_to_mm is not None and (std < 0).any():
+            i = int(np.argmax(std < 0))
+            raise InputError(
+                self.source.label,
+                f"standard deviation {std[i]:g} is negative",
+                "a standard deviation ≥ 0",
+                column=roles["velocity_std"],
+                row=row0 + i + 1,
+            )
         out["velocity"] = np.asarray(velocity, dtype=np.float32)
         out["velocity_std"] = np.asarray(std, dtype=np.float32)
-        out["geometry"] = self._geometry(batch, n)
+        out["geometry"] = self._geometry(batch, n, row0, np.isfinite(velocity))
         out["track"] = (
             pc.cast(batch.column(roles["track"]), pa.string())
             if "track" in roles
@@ -236,23 +245,53 @@ class Normaliser:
                 row=row0 + i + 1,
             )
 
-    def _geometry(self, batch: pa.RecordBatch, n: int) -> pa.DictionaryArray:
-        """Dictionary-encoded labels: cheap to build, and what the tile writer groups by."""
+    def _geometry(
+        self, batch: pa.RecordBatch, n: int, row0: int, used: np.ndarray
+    ) -> pa.DictionaryArray:
+        """Dictionary-encoded labels: cheap to build, and what the tile writer groups by.
+
+        ``used`` marks the rows that will be kept (those with a velocity): each needs a label.
+        """
         if self.geometry is not None:
             return _constant(self.geometry.value, n)
         roles = self.source.roles
         if "track_angle" in roles:
-            labels = geometry_from_heading(_floats(batch, roles["track_angle"]))
+            heading = _floats(batch, roles["track_angle"])
+            self._require(np.isfinite(heading) | ~used, "track_angle", row0, "a heading")
+            labels = geometry_from_heading(heading)
         elif "pass_direction" in roles:
-            raw = pc.dictionary_encode(pc.cast(batch.column(roles["pass_direction"]), pa.string()))
-            names = [
-                parse_geometry(str(v), origin=self.source.label).value
-                for v in raw.dictionary.to_pylist()
-            ]
-            labels = np.asarray(names, dtype=object)[raw.indices.to_numpy(zero_copy_only=False)]
+            column = roles["pass_direction"]
+            raw = pc.dictionary_encode(pc.cast(batch.column(column), pa.string()))
+            indices = raw.indices.to_numpy(zero_copy_only=False)
+            valid = ~np.asarray(raw.indices.is_null(), dtype=bool)
+            self._require(valid | ~used, "pass_direction", row0, "ascending or descending")
+            names = []
+            for k, value in enumerate(raw.dictionary.to_pylist()):
+                try:
+                    names.append(parse_geometry(str(value), origin=self.source.label).value)
+                except InputError as exc:
+                    row = row0 + int(np.argmax(valid & (indices == k))) + 1
+                    raise InputError(
+                        exc.path, exc.problem, exc.expected, column=column, row=row
+                    ) from None
+            names.append(None)  # where the pass is missing and the row is dropped
+            labels = np.asarray(names, dtype=object)[np.where(valid, indices, len(names) - 1)]
         else:
-            labels = geometry_from_los_east(_floats(batch, roles["los_east"]))
+            east = _floats(batch, roles["los_east"])
+            self._require(np.isfinite(east) | ~used, "los_east", row0, "a line-of-sight vector")
+            labels = geometry_from_los_east(east)
         return pc.dictionary_encode(pa.array(labels, pa.string()))
+
+    def _require(self, ok: np.ndarray, role: str, row0: int, expected: str) -> None:
+        if not ok.all():
+            i = int(np.argmin(ok))
+            raise InputError(
+                self.source.label,
+                "missing value",
+                f"{expected} on every row with a velocity",
+                column=self.source.roles[role],
+                row=row0 + i + 1,
+            )
 
     def _los(self, batch: pa.RecordBatch, n: int) -> dict[str, np.ndarray]:
         roles = self.source.roles

@@ -42,6 +42,7 @@ TABLE_SUFFIXES = {".csv", ".txt", ".zip", ".parquet", ".pq"}
 VECTOR_SUFFIXES = {".gpkg", ".shp", ".geojson", ".fgb"}
 RASTER_SUFFIXES = {".tif", ".tiff"}
 _ZIP_ERRORS = (zipfile.BadZipFile, zlib.error, EOFError, OSError)  # what a corrupt member raises
+_ZIP_METHODS = {zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED, zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA}
 _BOMB_MIN_BYTES = 64 << 20  # a member this large ...
 _BOMB_RATIO = 100  # ... compressed more than this is refused before it is inflated
 
@@ -177,7 +178,16 @@ def _open_zip(path: Path, overrides: Mapping[str, str]) -> Source:
         raise InputError(path, f"holds {len(members)} CSV files", "exactly one CSV member")
     member = members[0]
     label = f"{path}:{member}"
-    _check_inflation(path, archive.getinfo(member))
+    info = archive.getinfo(member)
+    if info.flag_bits & 0x1:
+        raise InputError(path, f"member {member} is encrypted", "an archive without a password")
+    if info.compress_type not in _ZIP_METHODS:
+        raise InputError(
+            path,
+            f"member {member} is compressed by method {info.compress_type}, which cannot be read",
+            "deflate, bzip2 or lzma (or no) compression",
+        )
+    _check_inflation(path, info)
 
     def opener() -> io.BufferedIOBase:
         return zipfile.ZipFile(path).open(member)  # type: ignore[return-value]
@@ -291,6 +301,22 @@ def _open_parquet(path: Path, overrides: Mapping[str, str]) -> Source:
     return source
 
 
+def _one_point_each(path: Path, wkb: pa.Array, rows_before: int) -> np.ndarray:
+    """(n, 2) coordinates of a batch of features, each a single point."""
+    import shapely
+
+    geoms = shapely.from_wkb(wkb)
+    xy, owner = shapely.get_coordinates(geoms, return_index=True)
+    count = np.bincount(owner, minlength=len(geoms))
+    if (count != 1).any():
+        i = int(np.argmax(count != 1))
+        what = "no geometry" if count[i] == 0 else f"{count[i]} points"
+        raise InputError(
+            path, f"feature has {what}", "one point per feature", row=rows_before + i + 1
+        )
+    return xy
+
+
 def _apply_egms(source: Source, name: str) -> None:
     """EGMS products state their conventions in the name and the columns, not in metadata."""
     found = _EGMS_NAME.search(name)
@@ -313,7 +339,6 @@ def _apply_egms(source: Source, name: str) -> None:
 def open_vector(path: Path, overrides: Mapping[str, str]) -> Source:
     """A GeoPackage, Shapefile or GeoJSON layer of points (coordinates from the geometry)."""
     import pyogrio
-    import shapely
 
     if path.suffix.lower() == ".shp":
         for sidecar, holds in ((".dbf", "the attribute table"), (".shx", "the index")):
@@ -342,8 +367,10 @@ def open_vector(path: Path, overrides: Mapping[str, str]) -> Source:
             reader,
         ):
             geometry = meta.get("geometry_name") or "wkb_geometry"
+            rows = 0
             for batch in reader:
-                xy = shapely.get_coordinates(shapely.from_wkb(batch.column(geometry)))
+                xy = _one_point_each(path, batch.column(geometry), rows)
+                rows += batch.num_rows
                 cols = {name: batch.column(name) for name in wanted}
                 cols["__easting"] = pa.array(xy[:, 0])
                 cols["__northing"] = pa.array(xy[:, 1])

@@ -71,6 +71,11 @@ def read_header(fh: io.BufferedIOBase, path: Path) -> tuple[list[str], Dialect]:
         raise InputError(
             path, f"header cannot be parsed ({exc})", "a line of column names"
         ) from None
+    names = [h.strip() for h in header if h.strip()]
+    if names and all(_is_number(h) for h in names):
+        raise InputError(
+            path, f"first line {line[:60]!r} holds numbers", "a header line of column names"
+        )
     if len(header) < 3:
         raise InputError(
             path,
