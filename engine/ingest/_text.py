@@ -153,7 +153,12 @@ def csv_error(
                 row=found[0],
             )
     elif "straddling" in text or "straddles" in text:
-        return InputError(label, f"a row longer than {block >> 20} MiB", "rows of a point table")
+        return InputError(
+            label,
+            f"a row longer than {block >> 20} MiB",
+            "rows of a point table",
+            row=_long_line(opener, block, has_header),
+        )
     first = text.splitlines()[0]
     return InputError(
         label, f"cannot parse CSV ({_short(first, quote=False)})", "rows under one header"
@@ -164,6 +169,18 @@ def _short(text: str, *, quote: bool = True, limit: int = 60) -> str:
     """A value fit for a one-line message (a bad field may be megabytes long)."""
     cut = text if len(text) <= limit else f"{text[:limit]}… ({len(text):,} characters)"
     return repr(cut) if quote else cut
+
+
+def _long_line(opener: Callable[[], io.BufferedIOBase], limit: int, has_header: bool) -> int | None:
+    """The data row of the first line over ``limit`` bytes, read ``limit`` bytes at a time."""
+    with opener() as fh:
+        number = 0 if has_header else 1
+        while line := fh.readline(limit + 1):
+            if len(line) > limit:
+                return number if number > 0 else None
+            if line.endswith(b"\n"):
+                number += 1
+    return None
 
 
 def _find_row(
