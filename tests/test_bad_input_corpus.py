@@ -520,16 +520,27 @@ def test_bad_input_from_a_shell(name: str, seeded: Store, tmp_path: Path) -> Non
     assert _hashes(seeded.root) == before
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root reads files whatever their mode")
-def test_unreadable_file(seeded: Store, tmp_path: Path, capsys) -> None:
+def test_unreadable_file(
+    seeded: Store, tmp_path: Path, capsys, monkeypatch: pytest.MonkeyPatch
+) -> None:
     path = tmp_path / "secret.csv"
     path.write_text(GOOD)
     path.chmod(0)
+    if os.geteuid() == 0:  # root reads whatever the mode: refuse the open as the kernel would
+        real_open = open
+
+        def no_permission(file, *args, **kwargs):  # type: ignore[no-untyped-def]
+            if Path(file) == path:
+                raise PermissionError(13, "Permission denied", str(file))
+            return real_open(file, *args, **kwargs)
+
+        monkeypatch.setattr("builtins.open", no_permission)
     before = _hashes(seeded.root)
     code = main(["ingest", str(path), *ASC, "--name", "keep", "--store", str(seeded.root)])
+    monkeypatch.undo()
     err = capsys.readouterr().err.strip()
-    assert code == 2 and len(err.splitlines()) == 1 and "secret.csv" in err
-    assert "permission" in err.lower()
+    assert code == 2 and len(err.splitlines()) == 1 and "secret.csv" in err, err
+    assert "permission denied" in err
     assert _hashes(seeded.root) == before
 
 
