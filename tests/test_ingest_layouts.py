@@ -167,3 +167,12 @@ def test_cli_reads_a_semicolon_file(store: Store, tmp_path: Path, capsys) -> Non
     code = main(["ingest", str(path), "--name", "eu", "--geometry", "ascending",
                  "--store", str(store.root)])  # fmt: skip
     assert code == 0, capsys.readouterr().err
+
+
+def test_a_row_left_out_needs_no_pass_direction(store: Store, tmp_path: Path) -> None:
+    path = tmp_path / "pass.csv"
+    path.write_text("lon,lat,velocity_mm_yr,pass\n-1.5,53.8,1,A\n-1.6,53.9,,\n-1.7,53.9,2,D\n")
+    info = ingest([path], name="p", store=store)
+    assert info.points == {"ascending": 1, "descending": 1}
+    got = _read(store, "p")
+    assert got["geometry"] == ["ascending", "descending"] and got["velocity"] == [1.0, 2.0]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import NamedTuple
 
@@ -133,7 +134,7 @@ def recognise(
                 taken.add(name)
                 if unit is not None:
                     units[role] = unit
-    for name in {n for n in names if names.count(n) > 1} & set(found.values()):
+    for name in {n for n, k in Counter(names).items() if k > 1} & set(found.values()):
         raise InputError(path, "column appears twice in the header", "unique names", column=name)
     # "x"/"y" are easting/northing only when there are no lon/lat columns.
     if "lon" in found and found.get("easting", "").lower() == "x":

@@ -262,8 +262,8 @@ class Normaliser:
         elif "pass_direction" in roles:
             column = roles["pass_direction"]
             raw = pc.dictionary_encode(pc.cast(batch.column(column), pa.string()))
-            indices = raw.indices.to_numpy(zero_copy_only=False)
             valid = ~np.asarray(raw.indices.is_null(), dtype=bool)
+            indices = pc.fill_null(raw.indices, 0).to_numpy()
             self._require(valid | ~used, "pass_direction", row0, "ascending or descending")
             names = []
             for k, value in enumerate(raw.dictionary.to_pylist()):
