@@ -387,6 +387,14 @@ CASES: dict[str, Case] = {
         _text("pass2.csv", "lon,lat,velocity_mm_yr,pass\n-1.5,53.8,1,A\n-1.6,53.9,2,up-ish\n"),
         ("'pass'", "row 2", "'up-ish'"),
     ),
+    "geometry_flag_against_vectors": Case(
+        _text(
+            "vec.csv",
+            "lon,lat,velocity_mm_yr,los_east\n-1.5,53.8,1,-0.6\n-1.6,53.9,2,0.6\n",
+            *ASC,
+        ),
+        ("'los_east'", "row 2", "--geometry says ascending", "say descending"),
+    ),
     "negative_std": Case(
         _text("std.csv", "lon,lat,velocity_mm_yr,velocity_std_mm_yr\n-1.5,53.8,1,-5\n", *ASC),
         ("'velocity_std_mm_yr'", "row 1", "negative"),

@@ -176,3 +176,9 @@ def test_a_row_left_out_needs_no_pass_direction(store: Store, tmp_path: Path) ->
     assert info.points == {"ascending": 1, "descending": 1}
     got = _read(store, "p")
     assert got["geometry"] == ["ascending", "descending"] and got["velocity"] == [1.0, 2.0]
+
+
+def test_geometry_flag_that_agrees_with_the_vectors(store: Store, tmp_path: Path) -> None:
+    path = _los_csv(tmp_path / "d.csv", 0.59)
+    info = ingest([path], name="d", store=store, options=IngestOptions(geometry="descending"))
+    assert info.points == {"descending": 2}

@@ -44,6 +44,8 @@ _EVIDENCE = {
     "pass_direction": "pass directions",
     "los_east": "line-of-sight vectors",
 }
+_ROLE_OF_EVIDENCE = {what: role for role, what in _EVIDENCE.items()}
+_PASSES = (Geometry.ASCENDING, Geometry.DESCENDING)
 _LOS_OF_COMPONENT = {Geometry.VERTICAL: (0.0, 0.0, 1.0), Geometry.EAST: (1.0, 0.0, 0.0)}
 
 
@@ -252,14 +254,32 @@ class Normaliser:
 
         ``used`` marks the rows that will be kept (those with a velocity): each needs a label.
         """
-        if self.geometry is not None:
-            return _constant(self.geometry.value, n)
+        if self.geometry is None:
+            return pc.dictionary_encode(pa.array(self._labels(batch, row0, used), pa.string()))
+        if self.geometry_evidence and self.geometry in _PASSES and self.source.geometry is None:
+            # --geometry given for a file whose rows state their own pass: they must agree
+            labels = self._labels(batch, row0, used)
+            wrong = used & (labels != self.geometry.value)
+            if wrong.any():
+                i = int(np.argmax(wrong))
+                raise InputError(
+                    self.source.label,
+                    f"--geometry says {self.geometry.value}, but its {self.geometry_evidence} "
+                    f"say {labels[i]}",
+                    "no --geometry (the file states its own), or one that agrees",
+                    column=self.source.roles[_ROLE_OF_EVIDENCE[self.geometry_evidence]],
+                    row=row0 + i + 1,
+                )
+        return _constant(self.geometry.value, n)
+
+    def _labels(self, batch: pa.RecordBatch, row0: int, used: np.ndarray) -> np.ndarray:
+        """Per-row pass from the file's own columns (None where a row is not used)."""
         roles = self.source.roles
         if "track_angle" in roles:
             heading = _floats(batch, roles["track_angle"])
             self._require(np.isfinite(heading) | ~used, "track_angle", row0, "a heading")
-            labels = geometry_from_heading(heading)
-        elif "pass_direction" in roles:
+            return geometry_from_heading(heading)
+        if "pass_direction" in roles:
             column = roles["pass_direction"]
             raw = pc.dictionary_encode(pc.cast(batch.column(column), pa.string()))
             valid = ~np.asarray(raw.indices.is_null(), dtype=bool)
@@ -275,12 +295,10 @@ class Normaliser:
                         exc.path, exc.problem, exc.expected, column=column, row=row
                     ) from None
             names.append(None)  # where the pass is missing and the row is dropped
-            labels = np.asarray(names, dtype=object)[np.where(valid, indices, len(names) - 1)]
-        else:
-            east = _floats(batch, roles["los_east"])
-            self._require(np.isfinite(east) | ~used, "los_east", row0, "a line-of-sight vector")
-            labels = geometry_from_los_east(east)
-        return pc.dictionary_encode(pa.array(labels, pa.string()))
+            return np.asarray(names, dtype=object)[np.where(valid, indices, len(names) - 1)]
+        east = _floats(batch, roles["los_east"])
+        self._require(np.isfinite(east) | ~used, "los_east", row0, "a line-of-sight vector")
+        return geometry_from_los_east(east)
 
     def _require(self, ok: np.ndarray, role: str, row0: int, expected: str) -> None:
         if not ok.all():
