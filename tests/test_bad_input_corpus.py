@@ -27,7 +27,7 @@ from typing import NamedTuple
 
 import numpy as np
 import pytest
-from shapely.geometry import MultiPoint, Point
+from shapely.geometry import MultiPoint, Point, box
 
 from engine.cli import main
 from engine.store import Store
@@ -134,7 +134,6 @@ def _zip_bomb(folder: Path) -> list[str]:
 
 def _shapefile(folder: Path, drop: str) -> list[str]:
     import geopandas as gpd
-    from shapely.geometry import Point
 
     gdf = gpd.GeoDataFrame(
         {"vel_mm_yr": [1.0, 2.0]},
@@ -148,7 +147,6 @@ def _shapefile(folder: Path, drop: str) -> list[str]:
 
 def _polygons_gpkg(folder: Path) -> list[str]:
     import geopandas as gpd
-    from shapely.geometry import box
 
     gdf = gpd.GeoDataFrame({"velocity_mm_yr": [1.0]}, geometry=[box(0, 50, 1, 51)], crs=4326)
     gdf.to_file(folder / "poly.gpkg")

@@ -3,8 +3,12 @@
 Reads EGMS L2a/L2b/L3 CSVs (also straight from the downloaded ``.zip``), generic CSV/Parquet
 point tables, GeoPackage/Shapefile point layers, and GeoTIFF velocity rasters or dated
 displacement stacks. Everything streams in batches, so a national file is never held whole.
-Units and geometry come from the product or an option, never from a guess; anything that
-cannot be used raises :class:`~engine.errors.InputError` before the store is touched.
+CSVs may be comma-, semicolon- or tab-separated, with decimal points or commas (sniffed).
+Units and geometry come from the product or an option, never from a guess (a file name that
+says ascending while the LOS vectors say descending gets a warning; the vectors win). Anything
+that cannot be used raises :class:`~engine.errors.InputError` naming the file, and the row or
+column where there is one, and the store is left as it was; warnings (rows left out for want of
+a velocity) are logged only once the ingest is sure to succeed.
 """
 
 from __future__ import annotations

@@ -285,7 +285,7 @@ class Normaliser:
             valid = ~np.asarray(raw.indices.is_null(), dtype=bool)
             indices = pc.fill_null(raw.indices, 0).to_numpy()
             self._require(valid | ~used, "pass_direction", row0, "ascending or descending")
-            names = []
+            names: list[str | None] = []
             for k, value in enumerate(raw.dictionary.to_pylist()):
                 try:
                     names.append(parse_geometry(str(value), origin=self.source.label).value)

@@ -193,7 +193,12 @@ def _find_row(
     """The first data row (1-based, header excluded) for which ``bad`` holds, and its fields."""
     with opener() as fh:
         # surrogateescape: bytes that are not UTF-8 survive as lone surrogates, found below
-        text = io.TextIOWrapper(fh, encoding="utf-8-sig", errors="surrogateescape", newline="")
+        text = io.TextIOWrapper(
+            fh,  # type: ignore[type-var]
+            encoding="utf-8-sig",
+            errors="surrogateescape",
+            newline="",
+        )
         rows = csv.reader(text, delimiter=dialect.delimiter)
         number = 0
         try:
