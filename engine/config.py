@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 __all__ = [
     "BaselineParams",
@@ -295,6 +295,19 @@ class RunConfig(_Params):
 
     model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
 
+    @field_validator("crs")
+    @classmethod
+    def _known_crs(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        from engine.errors import InputError
+        from engine.grid import check_crs  # imports pyproj: only when a CRS is given
+
+        try:
+            return check_crs(value, origin="crs", projected=True)
+        except InputError as exc:  # pydantic reports ValueErrors with the field's place
+            raise ValueError(exc.problem) from None
+
     def to_yaml(self) -> str:
         """YAML text of the whole config (tuples written as lists)."""
         data = json.loads(self.model_dump_json(by_alias=True))
@@ -330,8 +343,9 @@ def load_config(path: str | Path | None) -> RunConfig:
         raise InputError(path, "file not found", "a YAML config file") from None
     except UnicodeDecodeError:
         raise InputError(path, "is not UTF-8 text", "a YAML config file") from None
-    except OSError as exc:  # unreadable, a name too long, ...
-        raise InputError(path, f"cannot be read ({exc.strerror})", "a YAML config file") from None
+    except OSError as exc:  # no permission, a name too long, ...
+        reason = (exc.strerror or type(exc).__name__).lower()
+        raise InputError(path, f"cannot be read ({reason})", "a YAML config file") from None
     except (yaml.YAMLError, ValueError) as exc:
         first = _first_error_line(exc)
         raise InputError(path, first, "a valid Groundwatch config") from None

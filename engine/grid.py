@@ -20,10 +20,12 @@ from affine import Affine
 from numpy.typing import ArrayLike, NDArray
 
 from engine.config import GridParams
+from engine.errors import InputError
 from engine.types import Bbox, Tile
 
 __all__ = [
     "GridResult",
+    "check_crs",
     "choose_crs",
     "core_slices",
     "pixel_centres",
@@ -58,6 +60,33 @@ class GridResult(NamedTuple):
     """True where the pixel holds at least one point (observed)."""
     count: NDArray[np.int32]
     """Number of points averaged into each pixel (int32)."""
+
+
+def check_crs(text: str, *, origin: str, projected: bool = False) -> str:
+    """``text`` when PROJ knows it as a CRS (projected in metres if asked), else InputError.
+
+    Examples
+    --------
+    >>> check_crs("EPSG:27700", origin="--crs", projected=True)
+    'EPSG:27700'
+    """
+    from pyproj import CRS
+    from pyproj.exceptions import CRSError
+
+    try:
+        crs = CRS.from_user_input(text)
+    except CRSError as exc:
+        reason = str(exc).rsplit(": ", 1)[-1].rstrip(")")
+        raise InputError(origin, f"{text!r} is not a CRS ({reason})", "e.g. EPSG:27700") from None
+    if projected:
+        unit = crs.axis_info[0].unit_name if crs.axis_info else ""
+        if not crs.is_projected or unit != "metre":
+            raise InputError(
+                origin,
+                f"{text!r} is not a projected CRS in metres",
+                "a projected CRS such as EPSG:27700 or a UTM zone (EPSG:326xx)",
+            )
+    return text
 
 
 def choose_crs(lon: ArrayLike, lat: ArrayLike) -> str:

@@ -86,3 +86,33 @@ def test_parallel_error_row_is_the_files_row(
         )
     assert info.value.row == 4001 and info.value.column == "lat"
     assert store.datasets() == []
+
+
+def test_parallel_reads_semicolons_and_counts_dropped_rows(
+    small_split: None, tmp_path: Path, store: Store, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Each worker sniffs the dialect itself; the rows they leave out add up to one warning."""
+    f = _csv(tmp_path / "a.csv", 4000)
+    lines = f.read_text().splitlines()
+    header, rows = lines[0], lines[1:]
+    rows = [r if i % 100 else r.rsplit(",", 1)[0] + "," for i, r in enumerate(rows)]  # 40 gaps
+    eu = tmp_path / "eu.csv"
+    eu.write_text(
+        "\n".join(
+            [header.replace(",", ";")] + [r.replace(",", ";").replace(".", ",") for r in rows]
+        )
+        + "\n"
+    )
+    opts = IngestOptions(geometry="ascending")
+    with caplog.at_level("WARNING", logger="engine"):
+        a = ingest([eu], name="eu", store=store, options=opts, config=TWO_WORKERS)
+    b = ingest([f], name="plain", store=store, options=opts, config=ONE_WORKER)
+    assert list((a.path / "points").rglob("part-0.1.parquet")), "the file was not split"
+    assert a.points == {"ascending": 3960} and b.points == {"ascending": 4000}
+    warnings = [r.getMessage() for r in caplog.records if r.levelno >= 30]
+    assert warnings == [f"{eu}: 40 of 4,000 rows have no velocity; left out"]
+    ta = store.read_points("eu").sort_by("pid").select(["pid", "velocity"])
+    tb = store.read_points("plain").sort_by("pid").select(["pid", "velocity"])
+    kept = set(ta.column("pid").to_pylist())
+    tb = tb.filter(pa.array([p in kept for p in tb.column("pid").to_pylist()]))
+    assert ta.equals(tb)

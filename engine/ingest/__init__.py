@@ -3,26 +3,31 @@
 Reads EGMS L2a/L2b/L3 CSVs (also straight from the downloaded ``.zip``), generic CSV/Parquet
 point tables, GeoPackage/Shapefile point layers, and GeoTIFF velocity rasters or dated
 displacement stacks. Everything streams in batches, so a national file is never held whole.
-Units and geometry come from the product or an option, never from a guess; anything that
-cannot be used raises :class:`~engine.errors.InputError` before the store is touched.
+CSVs may be comma-, semicolon- or tab-separated, with decimal points or commas (sniffed).
+Units and geometry come from the product or an option, never from a guess (a file name that
+says ascending while the LOS vectors say descending gets a warning; the vectors win). Anything
+that cannot be used raises :class:`~engine.errors.InputError` naming the file, and the row or
+column where there is one, and the store is left as it was; warnings (rows left out for want of
+a velocity) are logged only once the ingest is sure to succeed.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import itertools
 import logging
 import shutil
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from engine.config import RunConfig
-from engine.errors import InputError
-from engine.grid import choose_crs
+from engine.errors import GroundwatchError, InputError
+from engine.grid import check_crs, choose_crs
 from engine.hashing import dataset_key, input_files, sha256_files
 from engine.ingest._columns import parse_geometry, parse_units
 from engine.ingest._gnss import Benchmarks, read_benchmarks, read_pairs, read_uploaded_benchmarks
@@ -38,7 +43,7 @@ from engine.ingest._sources import (
     open_table,
     open_vector,
 )
-from engine.ingest._staging import Stats, stage_batches
+from engine.ingest._staging import Stats, source_notes, stage_batches
 from engine.ingest._tenv3 import GnssSeries, read_tenv3
 from engine.store import DatasetInfo, PointWriter, Store, check_dataset_name
 
@@ -85,27 +90,71 @@ def open_sources(paths: Sequence[str | Path], options: IngestOptions) -> list[So
     if not resolved:
         raise InputError("ingest", "no input files", "one or more paths")
     for path in resolved:
-        if not path.exists():
-            raise InputError(path, "no such file", "an existing file")
-        if path.is_dir():
-            raise InputError(path, "is a folder", "files (use a shell glob for a folder's files)")
+        _check_readable(path)
+    seen: set[Path] = set()
+    for path in resolved:
+        if path.resolve() in seen:
+            raise InputError(path, "given twice", "each file once (its points would be doubled)")
+        seen.add(path.resolve())
+    if options.crs:
+        check_crs(options.crs, origin="--crs", projected=True)
+    if options.source_crs:
+        check_crs(options.source_crs, origin="--source-crs")
     units = parse_units(options.units) if options.units else None
     sources: list[Source] = []
     rasters = [p for p in resolved if p.suffix.lower() in RASTER_SUFFIXES]
     for path in resolved:
         suffix = path.suffix.lower()
-        if suffix in TABLE_SUFFIXES:
-            sources.append(open_table(path, options.columns))
-        elif suffix in VECTOR_SUFFIXES:
-            sources.append(open_vector(path, options.columns))
-        elif suffix not in RASTER_SUFFIXES:
+        with _reading(str(path)):
+            if suffix in TABLE_SUFFIXES:
+                sources.append(open_table(path, options.columns))
+            elif suffix in VECTOR_SUFFIXES:
+                sources.append(open_vector(path, options.columns))
+        if suffix not in TABLE_SUFFIXES | VECTOR_SUFFIXES | RASTER_SUFFIXES:
             known = sorted(TABLE_SUFFIXES | VECTOR_SUFFIXES | RASTER_SUFFIXES)
             raise InputError(path, f"unknown file type {suffix or '(none)'!r}", ", ".join(known))
-    sources += open_rasters(rasters, units)
+    with _reading(", ".join(map(str, rasters))):
+        sources += open_rasters(rasters, units)
     if options.source_crs:
         for source in sources:
             source.native_crs = options.source_crs
     return sources
+
+
+@contextlib.contextmanager
+def _reading(label: str) -> Iterator[None]:
+    """The last guard: an exception no check foresaw, raised while reading a user's file,
+    becomes a one-line error naming the file (the traceback is logged for ``-v``).
+
+    Every kind of bad input met so far is caught where it arises, with the row or column;
+    ``tests/test_bad_input_corpus.py`` checks that none of its cases ends up here.
+    """
+    try:
+        yield
+    except GroundwatchError:
+        raise
+    except Exception as exc:
+        logger.debug("unexpected error reading %s", label, exc_info=True)
+        first = (str(exc).splitlines() or [""])[0][:200]
+        raise InputError(
+            label,
+            f"could not be read ({type(exc).__name__}: {first})",
+            "a readable point product (run with -v for the details)",
+        ) from exc
+
+
+def _check_readable(path: Path) -> None:
+    """A file that exists and can be opened, or an InputError saying why not."""
+    try:
+        if path.is_dir():
+            raise InputError(path, "is a folder", "files (use a shell glob for a folder's files)")
+        with open(path, "rb"):
+            pass
+    except FileNotFoundError:
+        raise InputError(path, "no such file", "an existing file") from None
+    except OSError as exc:  # permissions, a name too long for the file system, ...
+        reason = (exc.strerror or type(exc).__name__).lower()
+        raise InputError(path, f"cannot be opened ({reason})", "a readable file") from None
 
 
 def ingest(
@@ -137,22 +186,31 @@ def ingest(
     staging = store.staging_dir()
     try:
         stats = Stats()
+        notes: list[str] = []  # warnings, said only once the ingest is sure to succeed
         writer = PointWriter(
             staging / "points", config.grid.tile_size_px * config.grid.pixel_size_m
         )
         try:
             for i, source in enumerate(sources):
-                normalise = Normaliser(
-                    source, crs or WGS84, config, geometry, units, options.velocity_from_timeseries
-                )
-                if crs is None:
-                    crs = normalise.crs = _crs_from_first_batch(source, normalise, config)
-                workers = worker_count(source, config)
-                if workers > 1:
-                    jobs = _part_jobs(source, workers, normalise, writer, str(i), config)
-                    _stage_parts(source, jobs, stats, progress)
-                else:
-                    _stage(source, normalise, writer, str(i), stats, config, progress)
+                with _reading(source.label):
+                    normalise = Normaliser(
+                        source,
+                        crs or WGS84,
+                        config,
+                        geometry,
+                        units,
+                        options.velocity_from_timeseries,
+                    )
+                    if crs is None:
+                        crs = normalise.crs = _crs_from_first_batch(source, normalise, config)
+                    before = stats.snapshot()
+                    workers = worker_count(source, config)
+                    if workers > 1:
+                        jobs = _part_jobs(source, workers, normalise, writer, str(i), config)
+                        _stage_parts(source, jobs, stats, progress)
+                    else:
+                        _stage(source, normalise, writer, str(i), stats, config, progress)
+                    notes += source_notes(source, normalise, before, stats)
         finally:
             writer.close()
         if stats.rows == 0:
@@ -169,6 +227,8 @@ def ingest(
         key = dataset_key(name=name, file_hashes=hashes.result(), config=config, crs=crs,
                           options=_options_for_key(options, crs))  # fmt: skip
         info = dataclasses.replace(info, input_hash=key)  # the one key scheme: engine.hashing
+        for note in notes:
+            logger.warning(note)
         return store.commit_dataset(info, staging / "points")
     finally:
         shutil.rmtree(staging, ignore_errors=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import NamedTuple
 
@@ -123,13 +124,18 @@ def recognise(
     for name in names:
         base, unit = unit_from_name(name)
         for role, aliases in ROLE_NAMES.items():
-            if role in found or name in taken:
+            if role in overrides or name in taken:
                 continue
             if base.lower() in aliases or name.lower() in aliases:
+                if role in found:
+                    _second_match(path, role, found[role], name)
+                    continue
                 found[role] = name
                 taken.add(name)
                 if unit is not None:
                     units[role] = unit
+    for name in {n for n, k in Counter(names).items() if k > 1} & set(found.values()):
+        raise InputError(path, "column appears twice in the header", "unique names", column=name)
     # "x"/"y" are easting/northing only when there are no lon/lat columns.
     if "lon" in found and found.get("easting", "").lower() == "x":
         del found["easting"]
@@ -138,9 +144,48 @@ def recognise(
     return found, units
 
 
-def date_columns(names: Sequence[str]) -> dict[str, np.datetime64]:
-    """Dated displacement columns (``YYYYMMDD`` or ``DYYYYMMDD``) → their dates."""
-    return parse_date_columns(list(names))
+# Two of these would leave the numbers to the column order: refuse rather than pick one.
+_UNIQUE_ROLES = frozenset({"velocity", "velocity_std"})
+
+
+def _second_match(path: str, role: str, first: str, second: str) -> None:
+    if role in _UNIQUE_ROLES:
+        raise InputError(
+            path,
+            f"columns {first!r} and {second!r} both look like the {role.replace('_', ' ')}",
+            f"one of them, chosen with --column {role}=NAME",
+        )
+
+
+def date_columns(names: Sequence[str], *, path: str) -> dict[str, np.datetime64]:
+    """Dated displacement columns (``YYYYMMDD`` or ``DYYYYMMDD``) → their dates, by date.
+
+    Columns out of date order are a legitimate layout and come back sorted; a name of the
+    date form that is no calendar date, or a date given twice, is an error naming the column.
+
+    Examples
+    --------
+    >>> list(date_columns(["lon", "20200301", "20200101"], path="p.csv"))
+    ['20200101', '20200301']
+    """
+    seen: dict[np.datetime64, str] = {}
+    for name in names:
+        try:
+            found = parse_date_columns([name])
+        except ValueError:
+            raise InputError(
+                path, "named like a date but is not one", "dates named YYYYMMDD", column=name
+            ) from None
+        for column, date in found.items():
+            if date in seen:
+                raise InputError(
+                    path,
+                    f"repeats the date {date} of column {seen[date]!r}",
+                    "each date once",
+                    column=column,
+                )
+            seen[date] = column
+    return {column: date for date, column in sorted(seen.items())}
 
 
 def parse_geometry(text: str, *, origin: str) -> Geometry:

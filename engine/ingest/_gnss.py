@@ -29,6 +29,7 @@ import pandas as pd
 from numpy.typing import NDArray
 
 from engine.errors import InputError
+from engine.grid import check_crs
 from engine.ingest._columns import unit_from_name
 from engine.ingest._tenv3 import GnssSeries, read_tenv3, read_text
 
@@ -116,6 +117,8 @@ def read_benchmarks(
         Empty or unknown file, missing id/coordinate/rate columns, a value that is not a
         number or a date (naming its row and column), campaign dates not in order.
     """
+    if xy_crs is not None:
+        check_crs(xy_crs, origin="--gnss-crs")
     suffix = Path(path).suffix.lower()
     if suffix not in _BENCHMARK_SUFFIXES:
         raise InputError(

@@ -19,6 +19,7 @@ dYYYYMMDD          float32  displacement in mm at that date (only with time seri
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -38,6 +39,13 @@ from engine.ingest._sources import Source
 from engine.timeseries import fit_velocity
 from engine.types import Geometry
 
+_EVIDENCE = {
+    "track_angle": "headings",
+    "pass_direction": "pass directions",
+    "los_east": "line-of-sight vectors",
+}
+_ROLE_OF_EVIDENCE = {what: role for role, what in _EVIDENCE.items()}
+_PASSES = (Geometry.ASCENDING, Geometry.DESCENDING)
 _LOS_OF_COMPONENT = {Geometry.VERTICAL: (0.0, 0.0, 1.0), Geometry.EAST: (1.0, 0.0, 0.0)}
 
 
@@ -82,6 +90,10 @@ class Normaliser:
         self.disp_to_mm = self._units("displacement", rate=False) if s.dates else None
         self._date_values = np.array(list(s.dates.values()), dtype="datetime64[D]")
         self._date_names = [f"d{str(d).replace('-', '')}" for d in self._date_values]
+        # what labels each row when no geometry is fixed, in the order _geometry() looks
+        self.geometry_evidence = next(
+            (what for role, what in _EVIDENCE.items() if role in roles), ""
+        )
         self.geometry = self._fixed_geometry()
 
     def _units(self, role: str, *, rate: bool) -> float:
@@ -109,7 +121,7 @@ class Normaliser:
             )
         if s.geometry is not None or opt is not None:
             return s.geometry or opt
-        if not {"track_angle", "pass_direction", "los_east"} & s.roles.keys():
+        if not self.geometry_evidence:
             raise InputError(
                 s.label,
                 "line-of-sight geometry unknown",
@@ -141,9 +153,18 @@ class Normaliser:
             fit = fit_velocity(disp, self._date_values, params=self.config.timeseries)
             velocity, std = fit.velocity, fit.velocity_std
         self._check_velocity(velocity, roles.get("velocity"), row0)
+        if self.std_to_mm is not None and (std < 0).any():
+            i = int(np.argmax(std < 0))
+            raise InputError(
+                self.source.label,
+                f"standard deviation {std[i]:g} is negative",
+                "a standard deviation ≥ 0",
+                column=roles["velocity_std"],
+                row=row0 + i + 1,
+            )
         out["velocity"] = np.asarray(velocity, dtype=np.float32)
         out["velocity_std"] = np.asarray(std, dtype=np.float32)
-        out["geometry"] = self._geometry(batch, n)
+        out["geometry"] = self._geometry(batch, n, row0, np.isfinite(velocity))
         out["track"] = (
             pc.cast(batch.column(roles["track"]), pa.string())
             if "track" in roles
@@ -164,7 +185,7 @@ class Normaliser:
                     i = int(np.argmax(bad))
                     raise InputError(
                         label,
-                        f"{name} {values[i]!r} out of range",
+                        f"{name} {values[i]:g} out of range",
                         f"degrees within ±{limit:g}",
                         column=roles[name],
                         row=row0 + i + 1,
@@ -185,11 +206,27 @@ class Normaliser:
                 column=roles["easting"],
                 row=row0 + i + 1,
             )
+        if _is_geographic(self.source.native_crs):
+            self._check_degrees(e, nth, row0)
         lon, lat = project(self.source.native_crs, WGS84, e, nth)
         x, y = (
             (e, nth) if self.source.native_crs == self.crs else project(WGS84, self.crs, lon, lat)
         )
         return np.asarray(lon), np.asarray(lat), np.asarray(x), np.asarray(y)
+
+    def _check_degrees(self, e: np.ndarray, nth: np.ndarray, row0: int) -> None:
+        """Coordinates in a geographic CRS are degrees (GeoJSON written with metres is not)."""
+        bad = ~((np.abs(e) <= 180.0) & (np.abs(nth) <= 90.0))
+        if bad.any():
+            i = int(np.argmax(bad))
+            column = self.source.roles["easting"]
+            raise InputError(
+                self.source.label,
+                f"coordinates ({e[i]:g}, {nth[i]:g}) are not degrees of {self.source.native_crs}",
+                "longitude/latitude in degrees, or --source-crs naming the CRS they are in",
+                column=None if column.startswith("__") else column,
+                row=row0 + i + 1,
+            )
 
     def _displacements(self, batch: pa.RecordBatch) -> np.ndarray | None:
         if not self.source.dates:
@@ -210,23 +247,69 @@ class Normaliser:
                 row=row0 + i + 1,
             )
 
-    def _geometry(self, batch: pa.RecordBatch, n: int) -> pa.DictionaryArray:
-        """Dictionary-encoded labels: cheap to build, and what the tile writer groups by."""
-        if self.geometry is not None:
-            return _constant(self.geometry.value, n)
+    def _geometry(
+        self, batch: pa.RecordBatch, n: int, row0: int, used: np.ndarray
+    ) -> pa.DictionaryArray:
+        """Dictionary-encoded labels: cheap to build, and what the tile writer groups by.
+
+        ``used`` marks the rows that will be kept (those with a velocity): each needs a label.
+        """
+        if self.geometry is None:
+            return pc.dictionary_encode(pa.array(self._labels(batch, row0, used), pa.string()))
+        if self.geometry_evidence and self.geometry in _PASSES and self.source.geometry is None:
+            # --geometry given for a file whose rows state their own pass: they must agree
+            labels = self._labels(batch, row0, used)
+            wrong = used & (labels != self.geometry.value)
+            if wrong.any():
+                i = int(np.argmax(wrong))
+                raise InputError(
+                    self.source.label,
+                    f"--geometry says {self.geometry.value}, but its {self.geometry_evidence} "
+                    f"say {labels[i]}",
+                    "no --geometry (the file states its own), or one that agrees",
+                    column=self.source.roles[_ROLE_OF_EVIDENCE[self.geometry_evidence]],
+                    row=row0 + i + 1,
+                )
+        return _constant(self.geometry.value, n)
+
+    def _labels(self, batch: pa.RecordBatch, row0: int, used: np.ndarray) -> np.ndarray:
+        """Per-row pass from the file's own columns (None where a row is not used)."""
         roles = self.source.roles
         if "track_angle" in roles:
-            labels = geometry_from_heading(_floats(batch, roles["track_angle"]))
-        elif "pass_direction" in roles:
-            raw = pc.dictionary_encode(pc.cast(batch.column(roles["pass_direction"]), pa.string()))
-            names = [
-                parse_geometry(str(v), origin=self.source.label).value
-                for v in raw.dictionary.to_pylist()
-            ]
-            labels = np.asarray(names, dtype=object)[raw.indices.to_numpy(zero_copy_only=False)]
-        else:
-            labels = geometry_from_los_east(_floats(batch, roles["los_east"]))
-        return pc.dictionary_encode(pa.array(labels, pa.string()))
+            heading = _floats(batch, roles["track_angle"])
+            self._require(np.isfinite(heading) | ~used, "track_angle", row0, "a heading")
+            return geometry_from_heading(heading)
+        if "pass_direction" in roles:
+            column = roles["pass_direction"]
+            raw = pc.dictionary_encode(pc.cast(batch.column(column), pa.string()))
+            valid = ~np.asarray(raw.indices.is_null(), dtype=bool)
+            indices = pc.fill_null(raw.indices, 0).to_numpy()
+            self._require(valid | ~used, "pass_direction", row0, "ascending or descending")
+            names: list[str | None] = []
+            for k, value in enumerate(raw.dictionary.to_pylist()):
+                try:
+                    names.append(parse_geometry(str(value), origin=self.source.label).value)
+                except InputError as exc:
+                    row = row0 + int(np.argmax(valid & (indices == k))) + 1
+                    raise InputError(
+                        exc.path, exc.problem, exc.expected, column=column, row=row
+                    ) from None
+            names.append(None)  # where the pass is missing and the row is dropped
+            return np.asarray(names, dtype=object)[np.where(valid, indices, len(names) - 1)]
+        east = _floats(batch, roles["los_east"])
+        self._require(np.isfinite(east) | ~used, "los_east", row0, "a line-of-sight vector")
+        return geometry_from_los_east(east)
+
+    def _require(self, ok: np.ndarray, role: str, row0: int, expected: str) -> None:
+        if not ok.all():
+            i = int(np.argmin(ok))
+            raise InputError(
+                self.source.label,
+                "missing value",
+                f"{expected} on every row with a velocity",
+                column=self.source.roles[role],
+                row=row0 + i + 1,
+            )
 
     def _los(self, batch: pa.RecordBatch, n: int) -> dict[str, np.ndarray]:
         roles = self.source.roles
@@ -240,6 +323,13 @@ class Normaliser:
             "los_north": np.full(n, nth, np.float32),
             "los_up": np.full(n, u, np.float32),
         }
+
+
+@functools.cache
+def _is_geographic(crs: str) -> bool:
+    from pyproj import CRS
+
+    return bool(CRS.from_user_input(crs).is_geographic)
 
 
 def _constant(value: str | None, n: int) -> pa.Array:

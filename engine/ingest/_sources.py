@@ -7,11 +7,11 @@ converted here; :mod:`engine.ingest._normalise` does that, the same way for ever
 
 from __future__ import annotations
 
-import csv
 import io
 import logging
 import re
 import zipfile
+import zlib
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +28,7 @@ from engine.ingest._columns import (
     date_columns,
     recognise,
 )
+from engine.ingest._text import Dialect, csv_error, read_header
 from engine.types import Geometry
 
 logger = logging.getLogger(__name__)
@@ -40,6 +41,10 @@ _EGMS_CRS = "EPSG:3035"  # EGMS easting/northing: ETRS89-LAEA
 TABLE_SUFFIXES = {".csv", ".txt", ".zip", ".parquet", ".pq"}
 VECTOR_SUFFIXES = {".gpkg", ".shp", ".geojson", ".fgb"}
 RASTER_SUFFIXES = {".tif", ".tiff"}
+_ZIP_ERRORS = (zipfile.BadZipFile, zlib.error, EOFError, OSError)  # what a corrupt member raises
+_ZIP_METHODS = {zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED, zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA}
+_BOMB_MIN_BYTES = 64 << 20  # a member this large ...
+_BOMB_RATIO = 100  # ... compressed more than this is refused before it is inflated
 
 
 @dataclass
@@ -60,6 +65,7 @@ class Source:
     files: list[Path] = field(default_factory=list)  # every file read, when more than path
     byte_range: tuple[int, int] | None = None  # a part of a plain CSV, see window()
     overrides: Mapping[str, str] = field(default_factory=dict)
+    name_geometry: Geometry | None = None  # what the file or layer name says, to check only
 
     def window(self, start: int, stop: int) -> Source:
         """The rows of a plain CSV between two byte offsets that begin lines.
@@ -68,11 +74,12 @@ class Source:
         the row numbers back their place in the whole file.
         """
         with open(self.path, "rb") as fh:
-            header = _header(fh, self.path)
+            header, dialect = read_header(fh, self.path)
         return _csv_source(
             self.path,
             self.label,
             header,
+            dialect,
             lambda: io.BufferedReader(_Window(self.path, start, stop)),
             self.overrides,
             byte_range=(start, stop),
@@ -112,6 +119,29 @@ class _Window(io.RawIOBase):
         super().close()
 
 
+_NAMED_PASS = re.compile(r"(?<![a-z])(asc|ascending|desc|dsc|descending)(?![a-z])", re.IGNORECASE)
+
+
+def geometry_in_name(*names: str) -> Geometry | None:
+    """Ascending or descending as a file or layer name says it (``S1_Asc_T117.gpkg``).
+
+    Only ever compared with what the data say; never used to label points.
+
+    Examples
+    --------
+    >>> geometry_in_name("ps_desc_track_22.csv").value
+    'descending'
+    >>> geometry_in_name("description.csv") is None
+    True
+    """
+    found = {
+        Geometry.ASCENDING if m.lower().startswith("a") else Geometry.DESCENDING
+        for name in names
+        for m in _NAMED_PASS.findall(name)
+    }
+    return found.pop() if len(found) == 1 else None
+
+
 def line_starts(path: Path, parts: int) -> list[int]:
     """Byte offsets splitting a CSV's rows into ``parts`` pieces at line starts."""
     size = path.stat().st_size
@@ -134,8 +164,8 @@ def open_table(path: Path, overrides: Mapping[str, str]) -> Source:
     if suffix in (".parquet", ".pq"):
         return _open_parquet(path, overrides)
     with open(path, "rb") as fh:
-        header = _header(fh, path)
-    return _csv_source(path, str(path), header, lambda: open(path, "rb"), overrides)
+        header, dialect = read_header(fh, path)
+    return _csv_source(path, str(path), header, dialect, lambda: open(path, "rb"), overrides)
 
 
 def _open_zip(path: Path, overrides: Mapping[str, str]) -> Source:
@@ -148,36 +178,57 @@ def _open_zip(path: Path, overrides: Mapping[str, str]) -> Source:
         raise InputError(path, f"holds {len(members)} CSV files", "exactly one CSV member")
     member = members[0]
     label = f"{path}:{member}"
+    info = archive.getinfo(member)
+    if info.flag_bits & 0x1:
+        raise InputError(path, f"member {member} is encrypted", "an archive without a password")
+    if info.compress_type not in _ZIP_METHODS:
+        raise InputError(
+            path,
+            f"member {member} is compressed by method {info.compress_type}, which cannot be read",
+            "deflate, bzip2 or lzma (or no) compression",
+        )
+    _check_inflation(path, info)
 
     def opener() -> io.BufferedIOBase:
         return zipfile.ZipFile(path).open(member)  # type: ignore[return-value]
 
     try:
         with opener() as fh:
-            header = _header(fh, Path(label))
-    except (zipfile.BadZipFile, OSError, EOFError) as exc:
+            header, dialect = read_header(fh, Path(label))
+    except _ZIP_ERRORS as exc:
         raise InputError(path, f"corrupt zip member {member} ({exc})", "an EGMS .zip") from None
-    return _csv_source(path, label, header, opener, overrides)
+    return _csv_source(path, label, header, dialect, opener, overrides)
 
 
-def _header(fh: io.BufferedIOBase, path: Path) -> list[str]:
-    line = fh.readline().decode("utf-8-sig", errors="replace").strip()
-    if not line:
-        raise InputError(path, "file is empty", "a header line and at least one row")
-    return next(csv.reader([line]))
+def _check_inflation(path: Path, member: zipfile.ZipInfo) -> None:
+    """Refuse a member that would inflate far beyond what CSV text compresses to.
+
+    The sizes are the ones the archive declares; :mod:`zipfile` never inflates a member past
+    its declared size (and checks its CRC), so a lying archive fails when read instead.
+    EGMS CSVs compress about 4×.
+    """
+    ratio = member.file_size / max(member.compress_size, 1)
+    if member.file_size > _BOMB_MIN_BYTES and ratio > _BOMB_RATIO:
+        raise InputError(
+            path,
+            f"member {member.filename} would inflate {ratio:.0f}× to "
+            f"{member.file_size / 2**20:.0f} MiB",
+            f"CSV text compressed at most {_BOMB_RATIO}× (unzip it yourself if it is genuine)",
+        )
 
 
 def _csv_source(
     path: Path,
     label: str,
     header: list[str],
+    dialect: Dialect,
     opener: Callable[[], io.BufferedIOBase],
     overrides: Mapping[str, str],
     *,
     byte_range: tuple[int, int] | None = None,
 ) -> Source:
     roles, units = recognise(header, overrides, path=label)
-    dates = date_columns(header)
+    dates = date_columns(header, path=label)
     source = Source(
         path,
         label,
@@ -190,6 +241,7 @@ def _csv_source(
         overrides=dict(overrides),
     )
     _apply_egms(source, Path(label).name)
+    source.name_geometry = geometry_in_name(*Path(label.replace(":", "/")).parts[-2:])
     wanted = [*roles.values(), *dates]
     types = {c: pa.float64() for r, c in roles.items() if r in NUMERIC_ROLES}
     types |= {c: pa.float32() for c in dates}
@@ -202,59 +254,28 @@ def _csv_source(
             try:
                 reader = pacsv.open_csv(
                     fh,
+                    # our header, not Arrow's: its names are stripped and its dialect sniffed
                     read_options=pacsv.ReadOptions(
-                        block_size=block, column_names=header if byte_range else None
+                        block_size=block, column_names=header, skip_rows=0 if byte_range else 1
                     ),
+                    parse_options=pacsv.ParseOptions(delimiter=dialect.delimiter),
                     convert_options=pacsv.ConvertOptions(
-                        column_types=types, include_columns=wanted, strings_can_be_null=True
+                        column_types=types,
+                        include_columns=wanted,
+                        strings_can_be_null=True,
+                        decimal_point=dialect.decimal,
                     ),
                 )
                 yield from reader
             except pa.ArrowInvalid as exc:
-                raise _csv_error(label, opener, header, exc, has_header=not byte_range) from None
+                raise csv_error(
+                    label, opener, header, dialect, exc, has_header=not byte_range, block=block
+                ) from None
+            except _ZIP_ERRORS as exc:
+                raise InputError(label, f"corrupt archive ({exc})", "an intact .zip") from None
 
     source.batches = batches
     return source
-
-
-def _csv_error(
-    label: str,
-    opener: Callable[[], io.BufferedIOBase],
-    header: list[str],
-    exc: Exception,
-    *,
-    has_header: bool = True,
-) -> InputError:
-    """Turn Arrow's message into file, column and row by re-reading up to the bad value."""
-    text = str(exc)
-    col = re.search(r"column #(\d+)", text)
-    if "conversion error" in text and col:
-        index = int(col.group(1))
-        name = header[index] if index < len(header) else f"#{index}"
-        with opener() as fh:
-            rows = csv.reader(io.TextIOWrapper(fh, encoding="utf-8-sig"))
-            if has_header:
-                next(rows)
-            for number, row in enumerate(rows, start=1):
-                value = row[index].strip() if index < len(row) else ""
-                if value and not _is_number(value):
-                    return InputError(
-                        label,
-                        f"value {value!r} is not a number",
-                        "a number",
-                        column=name,
-                        row=number,
-                    )
-    first = text.splitlines()[0]
-    return InputError(label, f"cannot parse CSV ({first})", "comma-separated rows under one header")
-
-
-def _is_number(value: str) -> bool:
-    try:
-        float(value)
-    except ValueError:
-        return False
-    return True
 
 
 def _open_parquet(path: Path, overrides: Mapping[str, str]) -> Source:
@@ -264,7 +285,7 @@ def _open_parquet(path: Path, overrides: Mapping[str, str]) -> Source:
         raise InputError(path, f"not a readable Parquet file ({exc})", "a Parquet file") from None
     names = pfile.schema_arrow.names
     roles, units = recognise(names, overrides, path=str(path))
-    dates = date_columns(names)
+    dates = date_columns(names, path=str(path))
     wanted = [*roles.values(), *dates]
     for role, column in roles.items():
         kind = pfile.schema_arrow.field(column).type
@@ -276,7 +297,24 @@ def _open_parquet(path: Path, overrides: Mapping[str, str]) -> Source:
 
     source = Source(path, str(path), "table", roles, units, dates, batches)
     _apply_egms(source, path.name)
+    source.name_geometry = geometry_in_name(path.name)
     return source
+
+
+def _one_point_each(path: Path, wkb: pa.Array, rows_before: int) -> np.ndarray:
+    """(n, 2) coordinates of a batch of features, each a single point."""
+    import shapely
+
+    geoms = shapely.from_wkb(wkb)
+    xy, owner = shapely.get_coordinates(geoms, return_index=True)
+    count = np.bincount(owner, minlength=len(geoms))
+    if (count != 1).any():
+        i = int(np.argmax(count != 1))
+        what = "no geometry" if count[i] == 0 else f"{count[i]} points"
+        raise InputError(
+            path, f"feature has {what}", "one point per feature", row=rows_before + i + 1
+        )
+    return xy
 
 
 def _apply_egms(source: Source, name: str) -> None:
@@ -301,8 +339,15 @@ def _apply_egms(source: Source, name: str) -> None:
 def open_vector(path: Path, overrides: Mapping[str, str]) -> Source:
     """A GeoPackage, Shapefile or GeoJSON layer of points (coordinates from the geometry)."""
     import pyogrio
-    import shapely
 
+    if path.suffix.lower() == ".shp":
+        for sidecar, holds in ((".dbf", "the attribute table"), (".shx", "the index")):
+            if not any(path.with_suffix(s).exists() for s in (sidecar, sidecar.upper())):
+                raise InputError(
+                    path,
+                    f"missing sidecar {path.with_suffix(sidecar).name} ({holds})",
+                    "the .shp with its .shx and .dbf beside it",
+                )
     try:
         info = pyogrio.read_info(path)
     except Exception as exc:  # pyogrio raises its own DataSourceError family
@@ -313,7 +358,7 @@ def open_vector(path: Path, overrides: Mapping[str, str]) -> Source:
     roles, units = recognise(names, overrides, path=str(path))
     roles.pop("lon", None), roles.pop("lat", None)
     roles.pop("easting", None), roles.pop("northing", None)
-    dates = date_columns(names)
+    dates = date_columns(names, path=str(path))
     wanted = [*roles.values(), *dates]
 
     def batches(batch_rows: int) -> Iterator[pa.RecordBatch]:
@@ -322,8 +367,10 @@ def open_vector(path: Path, overrides: Mapping[str, str]) -> Source:
             reader,
         ):
             geometry = meta.get("geometry_name") or "wkb_geometry"
+            rows = 0
             for batch in reader:
-                xy = shapely.get_coordinates(shapely.from_wkb(batch.column(geometry)))
+                xy = _one_point_each(path, batch.column(geometry), rows)
+                rows += batch.num_rows
                 cols = {name: batch.column(name) for name in wanted}
                 cols["__easting"] = pa.array(xy[:, 0])
                 cols["__northing"] = pa.array(xy[:, 1])
@@ -331,4 +378,15 @@ def open_vector(path: Path, overrides: Mapping[str, str]) -> Source:
 
     roles["easting"], roles["northing"] = "__easting", "__northing"
     crs = info.get("crs")
-    return Source(path, str(path), "vector", roles, units, dates, batches, native_crs=crs)
+    layer = str(info.get("layer_name") or "")
+    return Source(
+        path,
+        str(path),
+        "vector",
+        roles,
+        units,
+        dates,
+        batches,
+        native_crs=crs,
+        name_geometry=geometry_in_name(path.name, layer),
+    )

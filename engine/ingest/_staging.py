@@ -83,17 +83,26 @@ class Stats:
         self.dates: dict[str, set[str]] = {}
         self.velocity_sources: set[str] = set()
         self.rows_read = 0
+        self.dropped = 0  # rows read without a finite velocity
 
-    @staticmethod
-    def keep_finite(batch: pa.RecordBatch) -> pa.Table:
-        """Rows with a velocity (a series too short to fit has none)."""
+    def keep_finite(self, batch: pa.RecordBatch) -> pa.Table:
+        """Rows with a velocity (an empty cell, NaN, or a series too short to fit has none)."""
         table = pa.Table.from_batches([batch])
         finite = pc.is_finite(table.column("velocity"))
-        return table if pc.all(finite).as_py() else table.filter(finite)
+        if pc.all(finite).as_py():
+            return table
+        kept = table.filter(finite)
+        self.dropped += table.num_rows - kept.num_rows
+        return kept
+
+    def snapshot(self) -> tuple[int, int, dict[str, int]]:
+        """Rows read, rows dropped and points per geometry so far (see :func:`source_notes`)."""
+        return self.rows_read, self.dropped, dict(self.points)
 
     def merge(self, other: Stats) -> None:
         self.rows += other.rows
         self.rows_read += other.rows_read
+        self.dropped += other.dropped
         for g, c in other.points.items():
             self.points[g] = self.points.get(g, 0) + c
         for g, d in other.dates.items():
@@ -140,6 +149,30 @@ class Stats:
                 for s, h in zip(sources, hashes, strict=True)
             ],
         )
+
+
+def source_notes(
+    source: Source, normalise: Normaliser, before: tuple[int, int, dict[str, int]], stats: Stats
+) -> list[str]:
+    """One-line warnings about a source just staged: rows left out, a name the data belie."""
+    rows = stats.rows_read - before[0]
+    dropped = stats.dropped - before[1]
+    notes = []
+    if dropped:
+        what = "velocity" if normalise.velocity_source == "column" else "fitted velocity"
+        notes.append(f"{source.label}: {dropped:,} of {rows:,} rows have no {what}; left out")
+    named = source.name_geometry
+    if named is not None and normalise.geometry is None:
+        points = {g: n - before[2].get(g, 0) for g, n in stats.points.items()}
+        other = {g: n for g, n in points.items() if n and g != named.value}
+        if other:
+            said = ", ".join(f"{g} for {n:,}" for g, n in sorted(other.items()))
+            notes.append(
+                f"{source.label}: named {named.value}, but its {normalise.geometry_evidence} "
+                f"say {said} of {sum(points.values()):,} points; the {normalise.geometry_evidence}"
+                " win"
+            )
+    return notes
 
 
 def _union(a: list[float], b: list[float]) -> list[float]:

@@ -135,10 +135,17 @@ def read_tenv3(path: str | Path) -> GnssSeries:
 def read_text(path: str | Path) -> str:
     """The text of a GNSS file; InputError when missing, binary or empty."""
     p = Path(path)
-    if not p.is_file():
-        raise InputError(p, "no such file", "an existing file")
     try:
-        text = p.read_text()
+        if not p.is_file():
+            raise InputError(p, "no such file", "an existing file")
+        raw = p.read_bytes()
+    except OSError as exc:  # permissions, a name too long for the file system, ...
+        reason = (exc.strerror or type(exc).__name__).lower()
+        raise InputError(p, f"cannot be opened ({reason})", "a readable file") from None
+    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise InputError(p, "file is UTF-16 text", "UTF-8 text (save it as UTF-8)")
+    try:
+        text = raw.decode().replace("\r\n", "\n").replace("\r", "\n")  # as read_text() did
     except UnicodeDecodeError:
         raise InputError(p, "not a text file", "a CSV, whitespace table or .tenv3 file") from None
     if not text.strip():
