@@ -14,6 +14,7 @@ from engine.model import (
     build_model,
     encode,
     encode_wrapped,
+    for_inference,
     load_model,
     save_model,
 )
@@ -72,21 +73,44 @@ def test_model_output_shapes(arch):
         assert tile.shape == (1, 640 // 16 - 13, 480 // 16 - 13)
 
 
-def test_fully_convolutional_scores_equal_patch_scores_away_from_padding():
+def test_fully_convolutional_scores_equal_cut_out_patches():
     torch.manual_seed(0)
-    net = GroundNet().eval()
-    x = torch.randn(1, 2, 448, 448)
+    net = GroundNet().eval()  # unpadded: a patch's logit depends on the patch alone
+    x = torch.randn(1, 2, 448, 448) * 10.0  # strong inputs, so that windows differ clearly
     with torch.no_grad():
         tile = net.patch_logits(x)[0]
-        patch = net(x[:, :, 112:336, 112:336])  # window (7, 7) of the 16 px grid
-    # the patch sees zero padding at its edges where the tile sees neighbours
-    assert abs(float(tile[7, 7]) - float(patch)) < 0.5 * float(tile.std()) + 1e-3
+        for r, c in [(0, 0), (7, 7), (3, 11), (14, 14)]:
+            patch = net(x[:, :, 16 * r : 16 * r + 224, 16 * c : 16 * c + 224])
+            assert float(tile[r, c]) == pytest.approx(float(patch), abs=1e-6)
+        # an off-by-one window (one pixel, or one 16 px step) is another patch
+        shifted = net(x[:, :, 113:337, 112:336])
+        assert abs(float(tile[7, 7]) - float(shifted)) > 1e-4  # measured 7.6e-3
+        assert abs(float(tile[8, 7]) - float(net(x[:, :, 112:336, 112:336]))) > 1e-4  # 9.6e-4
+
+
+def test_folded_batch_norms_equal_the_unfolded_network():
+    torch.manual_seed(1)
+    net = GroundNet()
+    for m in net.modules():  # non-trivial statistics, as after training
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_mean.uniform_(-1, 1)
+            m.running_var.uniform_(0.5, 2)
+            m.weight.data.uniform_(0.5, 2)
+            m.bias.data.uniform_(-0.5, 0.5)
+    net.eval()
+    x = torch.randn(2, 2, 224, 224)
+    with torch.no_grad():
+        torch.testing.assert_close(for_inference(net)(x), net(x), atol=1e-4, rtol=1e-4)
+        ref = torch.nn.utils.fusion.fuse_conv_bn_eval(net.features[0][0], net.features[0][1])
+        folded = for_inference(net).features[0][0]
+        torch.testing.assert_close(folded.weight, ref.weight, atol=1e-6, rtol=1e-6)
 
 
 def test_tiny_training_run_lowers_the_loss_and_saves_a_verified_card(tmp_path):
     build_dataset(tmp_path / "data", kind="point", n=24, seed=9, shard_size=12)
     options = TrainOptions(epochs=3, batch_size=8, learning_rate=3e-3, patience=5, seed=0)
     card = train([tmp_path / "data"], version="mc", out=tmp_path / "w" / "mc", options=options)
+    assert card["architecture"] == "groundnet"
     history = card["history"]
     assert history[-1]["train_loss"] < history[0]["train_loss"]
     assert card["data"] == [{"path": str(tmp_path / "data"), "kind": "point", "seed": 9, "n": 24}]
