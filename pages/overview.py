@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from engine.sites import sites_at
 from pages._shared import data
 from pages._shared.maps import (
     MAX_MAP_SITES,
@@ -32,7 +33,7 @@ c = st.columns(5)
 c[0].metric("Sites, P > 0.5", counts.get("p50", 0))
 c[1].metric("P > 0.75", counts.get("p75", 0))
 c[2].metric("P > 0.9", counts.get("p90", 0))
-motion = sites.loc[sites["level"] == 0.5, "motion"].value_counts()
+motion = sites_at(sites, 0.5)["motion"].value_counts()
 c[3].metric(
     "Subsiding / uplifting",
     f"{motion.get('subsidence', 0)} / {motion.get('uplift', 0)}",
@@ -50,7 +51,9 @@ with right:
     colour_by = st.radio(
         "Colour sites by", ["level", "motion"], horizontal=True, key="overview_colour"
     )
-    levels = st.multiselect("Levels", [0.5, 0.75, 0.9], default=[0.5], key="overview_levels")
+    levels = st.multiselect(
+        "Highest level", [0.5, 0.75, 0.9], default=[0.5, 0.75, 0.9], key="overview_levels"
+    )
     show_heatmap = st.toggle("Probability heatmap", value=True, key="overview_heatmap")
 shown = sites[sites["level"].isin(levels)]
 with left:

@@ -17,8 +17,8 @@ sites = data.sites(root, run.run_id)
 if sites.empty:
     st.info("This run found no site. Try a lower level or another region.")
     st.stop()
-# the first 2,000 by level and priority: a longer list helps nobody and slows every render
-ids = sites.sort_values(["level", "priority"], ascending=[True, False])["site_id"].head(2000)
+# the first 2,000 by priority: a longer list helps nobody and slows every render
+ids = sites.sort_values("priority", ascending=False)["site_id"].head(2000)
 ids = ids.tolist()
 asked = st.session_state.get("site_id")
 if asked not in ids:
@@ -34,6 +34,7 @@ c = st.columns(3)
 c[0].metric("Motion", site["motion"] or "—")
 c[1].metric("Mean velocity", f"{site['v_mean']:.1f} mm/yr")
 c[2].metric("Relative to ring", f"{site['dv']:+.1f} mm/yr")
+st.caption(site.get("motion_text", ""))
 c = st.columns(3)
 c[0].metric("Probability (max / mean)", f"{site['p_max']:.2f} / {site['p_mean']:.2f}")
 c[1].metric("Area", f"{site['area_m2'] / 1e4:,.2f} ha")

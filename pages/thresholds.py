@@ -5,6 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from engine.baseline import threshold_key
+from engine.sites import sites_at
 from pages._shared import data
 from pages._shared.maps import MAX_MAP_SITES, SITE_TOOLTIP, deck, sites_layer, top_sites
 from pages._shared.state import require_run, store_for_session
@@ -24,7 +25,7 @@ dilation = c[1].slider("Dilation (px)", 0, 40, 18, 1, key="thr_dilation")
 level = c[2].select_slider("CNN probability level", [0.5, 0.75, 0.9], 0.5, key="thr_level")
 
 sites = data.sites(root, run.run_id)
-cnn = sites[sites["level"] == level]
+cnn = sites_at(sites, level)
 base, comparison = data.baseline_variant(root, run.run_id, threshold, dilation, level)
 overlap = comparison["overlap"].get(threshold_key(threshold))
 

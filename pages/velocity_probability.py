@@ -7,6 +7,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from engine.config import RunConfig
+from engine.sites import sites_at
 from pages._shared import data
 from pages._shared.state import require_run, store_for_session
 
@@ -38,7 +39,7 @@ fig = go.Figure(
         name="points",
     )
 )
-at_level = sites[sites["level"] == config.sites.levels[0]]
+at_level = sites_at(sites, config.sites.levels[0])
 fig.add_trace(
     go.Scatter(
         x=at_level["v_mean"],

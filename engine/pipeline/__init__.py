@@ -44,7 +44,7 @@ from engine.runs import (
     record_tiles,
     run_tiles,
 )
-from engine.sites import level_key
+from engine.sites import number_sites, sites_summary
 from engine.store import DatasetInfo, Store
 from engine.types import Tile
 
@@ -196,7 +196,7 @@ def run(
     summary = {
         "tiles": len(tiles),
         "tiles_cached": cached,
-        "sites": _counts(sites, "level", level_key, config.sites.levels),
+        "sites": sites_summary(sites, levels=config.sites.levels),
         "baseline_sites": _counts(baseline, "threshold", threshold_key,
                                   config.baseline.thresholds_mm_yr),
         "seconds": round(time.perf_counter() - started, 3),
@@ -332,13 +332,13 @@ def gather_sites(
     if polygon is not None:
         region = gpd.GeoSeries([polygon], crs=crs).to_crs("EPSG:4326").iloc[0]
     out = []
-    for name, by, key in (("sites", "level", level_key), ("baseline", "threshold", threshold_key)):
+    for name in ("sites", "baseline"):
         parts = [gpd.read_parquet(f / f"{name}.parquet") for f in folders]
         frame = _concat(parts)
         if region is not None:
             frame = frame[frame.intersects(region)]
-        out.append(_renumber(frame, by, key))
-    return out[0], out[1]
+        out.append(frame)
+    return number_sites(out[0]), _renumber(out[1], "threshold", threshold_key)
 
 
 def _concat(parts: Sequence[gpd.GeoDataFrame]) -> gpd.GeoDataFrame:
