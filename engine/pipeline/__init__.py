@@ -34,7 +34,14 @@ from engine.errors import InputError
 from engine.grid import tiles_for_bounds
 from engine.model import load_model
 from engine.pipeline._executors import ExecutorSpec, map_unordered
-from engine.pipeline._tile import TileJob, TileResult, largest_first, process_tile, raw_velocity
+from engine.pipeline._tile import (
+    TileJob,
+    TileResult,
+    largest_first,
+    process_tile,
+    raw_velocity,
+    site_probability,
+)
 from engine.runs import (
     RunInfo,
     begin_run,
@@ -59,6 +66,7 @@ __all__ = [
     "plan_tiles",
     "process_tile",
     "raw_velocity",
+    "site_probability",
     "resolve_region",
     "run",
     "save_upload",
