@@ -67,16 +67,18 @@ with left:
 
 st.subheader("Sites to look at first")
 st.caption(
-    "Priority = mean probability × |velocity relative to the surrounding ring| × "
-    "(1 + log₁₀(1 + area / 1 ha)): confident, fast and large first. Select a row to open it."
+    "Priority = mean probability at the points × |velocity relative to the surrounding ring| × "
+    "(1 + log₁₀(1 + area / 1 ha)) × (1 − e^(−points / 10)): confident, fast, large and "
+    "well-measured first. Select a row to open it."
 )
 top = shown.sort_values("priority", ascending=False).head(50)
 table = top[
     [
         "site_id",
         "motion",
-        "v_mean",
         "dv",
+        "motion_text",
+        "v_mean",
         "p_max",
         "area_m2",
         "n_points",

@@ -51,7 +51,7 @@ from engine.runs import (
     record_tiles,
     run_tiles,
 )
-from engine.sites import number_sites, sites_summary
+from engine.sites import drop_overlapping, number_sites, sites_summary
 from engine.store import DatasetInfo, Store
 from engine.types import Tile
 
@@ -66,10 +66,10 @@ __all__ = [
     "plan_tiles",
     "process_tile",
     "raw_velocity",
-    "site_probability",
     "resolve_region",
     "run",
     "save_upload",
+    "site_probability",
 ]
 
 Progress = Callable[[int, int], None]
@@ -346,7 +346,7 @@ def gather_sites(
         if region is not None:
             frame = frame[frame.intersects(region)]
         out.append(frame)
-    return number_sites(out[0]), _renumber(out[1], "threshold", threshold_key)
+    return number_sites(drop_overlapping(out[0])), _renumber(out[1], "threshold", threshold_key)
 
 
 def _concat(parts: Sequence[gpd.GeoDataFrame]) -> gpd.GeoDataFrame:

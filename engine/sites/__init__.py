@@ -51,6 +51,7 @@ is worth less). In mm/yr-equivalents. Site ids number sites by decreasing priori
 
 from engine.sites._extract import (
     SITE_COLUMNS,
+    drop_overlapping,
     extract_sites,
     level_key,
     number_sites,
@@ -72,6 +73,7 @@ __all__ = [
     "SiteRegions",
     "describe_motion",
     "distance_to_data_px",
+    "drop_overlapping",
     "extract_sites",
     "level_key",
     "level_regions",

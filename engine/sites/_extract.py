@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterable, Mapping
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import shapely
 from affine import Affine
 from numpy.typing import NDArray
 
@@ -18,6 +19,7 @@ from engine.sites._pixels import site_regions
 
 __all__ = [
     "SITE_COLUMNS",
+    "drop_overlapping",
     "extract_sites",
     "level_key",
     "number_sites",
@@ -215,3 +217,43 @@ def number_sites(frame: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     frame = frame.iloc[order].reset_index(drop=True)
     frame["site_id"] = [f"site-{i:04d}" for i in range(1, len(frame) + 1)]
     return frame
+
+
+def drop_overlapping(frame: gpd.GeoDataFrame, *, share: float = 0.01) -> gpd.GeoDataFrame:
+    """Keep one of each group of overlapping sites: the one with most points.
+
+    Tiles cut sites out of their overlap too and keep those whose centroid lies in their
+    core. A deformation wider than the overlap is seen, truncated differently, by two
+    tiles whose views can both have their centroid at home: two sites for one deformation.
+    Sites of one tile never overlap, so overlapping sites are such views; the largest view
+    (most points) stays. Two sites overlap when they share more than ``share`` of the
+    smaller one's area (sites touching along a tile edge share none).
+
+    Examples
+    --------
+    >>> from shapely.geometry import box
+    >>> f = gpd.GeoDataFrame({"n_points": [5, 9, 4]},
+    ...                      geometry=[box(0, 0, 2, 2), box(1, 0, 4, 2), box(4, 0, 5, 1)])
+    >>> drop_overlapping(f)["n_points"].tolist()
+    [9, 4]
+    """
+    geoms = np.asarray(frame.geometry.values, dtype=object)
+    left, right = shapely.STRtree(geoms).query(geoms, predicate="intersects")
+    pair = left < right
+    left, right = left[pair], right[pair]
+    shared = shapely.area(shapely.intersection(geoms[left], geoms[right]))
+    smaller = np.minimum(shapely.area(geoms[left]), shapely.area(geoms[right]))
+    real = shared > share * smaller
+    left, right = left[real], right[real]
+    if not left.size:
+        return frame
+    order = np.lexsort((np.arange(len(frame)), -frame["n_points"].to_numpy()))
+    rank = np.empty(len(frame), dtype=np.int64)
+    rank[order] = np.arange(len(frame))
+    dropped = np.zeros(len(frame), dtype=bool)
+    for i in order:  # most points first: a site stays unless a kept one overlaps it
+        if dropped[i]:
+            continue
+        others = np.concatenate([right[left == i], left[right == i]])
+        dropped[others[rank[others] > rank[i]]] = True
+    return frame[~dropped]

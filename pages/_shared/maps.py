@@ -106,7 +106,7 @@ def heatmap_layer(image_url: str, bounds_lonlat: Sequence[float]) -> pdk.Layer:
 
 
 SITE_TOOLTIP = {
-    "html": "<b>{site_id}</b> · {motion}<br/>v̄ {v_mean} mm/yr (Δ to ring {dv})<br/>"
+    "html": "<b>{site_id}</b> · {motion} {dv} mm/yr relative to its ring<br/>v̄ {v_mean} mm/yr<br/>"
     "P max {p_max} · {area_m2} m²<br/>priority {priority}",
 }
 
