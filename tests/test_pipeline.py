@@ -90,9 +90,9 @@ def test_a_site_belongs_to_one_tile(cold, scene_store: Store):
     # and where two tiles' views of one wide deformation overlap, the larger view stays
     pairs = sites.sjoin(sites, predicate="intersects")
     pairs = pairs[pairs.index != pairs["index_right"]]
-    shared = [sites.geometry[i].intersection(sites.geometry[j]).area
-              for i, j in zip(pairs.index, pairs["index_right"], strict=True)]  # fmt: skip
-    assert all(area < 1.0 for area in shared)  # m²: at most touching along an edge
+    for i, j in zip(pairs.index, pairs["index_right"], strict=True):
+        a, b = sites.geometry[i], sites.geometry[j]  # views that share a sliver may both stay
+        assert a.intersection(b).area <= 0.01 * min(a.area, b.area)  # drop_overlapping's rule
 
 
 def test_same_request_again_is_an_instant_cache_hit(cold, scene_store: Store):
