@@ -34,7 +34,7 @@ from numpy.typing import NDArray
 from engine import _regions
 from engine.config import BaselineParams, DenoiseParams
 from engine.denoise import median_nan
-from engine.sites import level_key, sites_summary
+from engine.sites import level_key, sites_at, sites_summary
 
 __all__ = ["BASELINE_COLUMNS", "baseline_sites", "compare_sites", "threshold_key"]
 
@@ -156,7 +156,7 @@ def compare_sites(cnn: gpd.GeoDataFrame, baseline: gpd.GeoDataFrame, *, level: f
     >>> out["overlap"]["t3.0"]["baseline_hitting_cnn"]
     0
     """
-    at_level = cnn[np.isclose(cnn["level"].to_numpy(dtype=float), level)]
+    at_level = sites_at(cnn, level)
     present = {float(t) for t in baseline["threshold"]}
     thresholds = sorted(present | set(BaselineParams().thresholds_mm_yr))
     base_counts = {threshold_key(t): int((baseline["threshold"] == t).sum()) for t in thresholds}

@@ -223,6 +223,17 @@ class SitesParams(_Params):
         le=MAX_KERNEL_PX,
         description="Width of the ring around a site that its motion is measured against",
     )
+    min_points: int = Field(4, ge=1, description="Fewest observed points in a site (§IV-C)")
+    max_beyond_m: float = Field(
+        100.0,
+        gt=0,
+        description="Farthest a site's outline (and the heatmap) reaches beyond "
+        "the data; points above a level this close join one site",
+    )
+    buffer_px: int = Field(2, ge=0, description="Outline hugs the points at this many pixels")
+    stable_mm_yr: float = Field(
+        1.0, ge=0, description="A ring slower than this is called stable in the motion text"
+    )
 
 
 class BaselineParams(_Params):

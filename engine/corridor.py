@@ -24,7 +24,8 @@ Definitions
   :func:`shapely.buffer`, the nearest point of :func:`shapely.shortest_line` (as
   :func:`shapely.ops.nearest_points`). ``chainage_from_m`` / ``chainage_to_m`` bound the
   stretch of route within ``buffer_m`` of the site: where it touches the asset.
-* Sites are ranked by priority (descending), ties by chainage; ``rank`` counts from 1.
+* Sites are ranked by their triage priority (:mod:`engine.sites`: probability × relative
+  velocity × extent × point support; descending), ties by chainage; ``rank`` counts from 1.
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ from shapely.geometry import LineString, MultiLineString, box
 
 from engine.errors import InputError
 from engine.grid import choose_crs
+from engine.sites import sites_at
 from engine.uploads import read_vector_upload
 
 __all__ = [
@@ -221,7 +223,8 @@ def corridor_sites(
     buffer_m
         Distance either side of the route, metres (> 0).
     level
-        Keep the sites of this probability level only; None keeps all.
+        Keep the sites whose highest level reaches this one (:func:`engine.sites.sites_at`);
+        None keeps all.
     crs
         Projected CRS in metres; default :func:`engine.grid.choose_crs` of the route.
 
@@ -246,7 +249,7 @@ def corridor_sites(
     crs = _default_crs(route, crs)
     line = _route_line(route, crs)
     buffer_m = _positive(buffer_m)
-    chosen = sites if level is None else sites[np.isclose(sites["level"], level)]
+    chosen = sites if level is None else sites_at(sites, level)
     geoms = chosen.geometry.to_crs(crs).to_numpy()
     inside = shapely.intersects(geoms, line.buffer(buffer_m))
     out = chosen[inside].to_crs(crs)

@@ -7,6 +7,7 @@ import json
 import pydeck as pdk
 import streamlit as st
 
+from engine.config import RunConfig
 from engine.corridor import (
     corridor_polygon,
     corridor_sites,
@@ -57,7 +58,7 @@ left, right = st.columns(2)
 buffer_m = left.slider(
     "Buffer either side of the route (m)", 50, 2000, 250, step=50, key="corridor_buffer_m"
 )
-levels = sorted(float(p) for p in sites["level"].unique()) or [0.5]
+levels = list(RunConfig.from_yaml(run.config_yaml).sites.levels)
 level = right.selectbox(
     "Probability level", levels, key="corridor_level", format_func=lambda p: f"P > {p:g}"
 )

@@ -60,7 +60,7 @@ with right:
     colour_by = st.radio(
         "Colour sites by", ["level", "motion"], horizontal=True, key="overview_colour"
     )
-    chosen = st.multiselect("Levels", levels, default=levels[:1], key="overview_levels",
+    chosen = st.multiselect("Highest level", levels, default=levels, key="overview_levels",
                             format_func=lambda p: f"P > {p:g}")  # fmt: skip
     show_heatmap = st.toggle("Probability heatmap", value=True, key="overview_heatmap")
     show_points = st.toggle("Measurement points", value=True, key="overview_points")

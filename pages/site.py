@@ -18,8 +18,8 @@ sites = data.sites(root, run.run_id)
 if sites.empty:
     st.info("This run found no site. Try a lower level or another region.")
     st.stop()
-# the first 2,000 by level and priority: a longer list helps nobody and slows every render
-ids = sites.sort_values(["level", "priority"], ascending=[True, False])["site_id"].head(2000)
+# the first 2,000 by priority: a longer list helps nobody and slows every render
+ids = sites.sort_values("priority", ascending=False)["site_id"].head(2000)
 ids = ids.tolist()
 asked = st.session_state.get("site_id")
 if asked not in ids:
@@ -37,6 +37,8 @@ c[1].metric("Mean velocity", cell_text("v_mean", site["v_mean"]) + " mm/yr",
             help="along the satellite's line of sight; positive = towards it")  # fmt: skip
 c[2].metric("Relative to ring", cell_text("dv", site["dv"]) + " mm/yr",
             help="mean velocity minus that of the ground around the site")  # fmt: skip
+if site.get("motion_text"):
+    st.caption(site["motion_text"])
 c = st.columns(3)
 p_text = f"{cell_text('p_max', site['p_max'])} / {cell_text('p_mean', site['p_mean'])}"
 c[0].metric("Probability (highest / mean)", p_text)

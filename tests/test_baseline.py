@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import math
 
+import geopandas as gpd
 import numpy as np
 import pytest
 from affine import Affine
+from shapely.geometry import box
 
 from engine import _regions
 from engine.baseline import BASELINE_COLUMNS, baseline_sites, compare_sites, threshold_key
 from engine.config import BaselineParams
-from engine.sites import extract_sites
 
 BNG = "EPSG:27700"
 TRANSFORM = Affine(10, 0, 450_000, 0, -10, 250_000)  # 10 m pixels
@@ -109,15 +110,17 @@ def test_a_dilated_lone_point_covers_18_by_18_pixels():
 
 
 def test_compare_sites_on_a_hand_case():
-    p = np.zeros((60, 100))
-    p[25:36, 5:16] = 0.9  # CNN site A (11 × 11 px) over the first baseline group
-    p[32:36, 62:73] = 0.6  # CNN site B: its south edge touches group 2's square, no overlap
+    # CNN site A (rows 25–35, cols 5–15: 11 × 11 px, highest level 0.75) over the first
+    # baseline group; B (rows 32–35, cols 62–72, level 0.5): its south edge touches group
+    # 2's square, no overlap
+    a = box(450_050, 250_000 - 360, 450_160, 250_000 - 250)
+    b = box(450_620, 250_000 - 360, 450_730, 250_000 - 320)
+    cnn = gpd.GeoDataFrame({"level": [0.75, 0.5]}, geometry=[a, b], crs=BNG).to_crs(4326)
     v = np.full((60, 100), NAN)
     for c in (10, 12, 14, 16):
         v[30, c] = -6.0  # baseline group 1: rows 21–38, cols 1–24
     for c in (70, 72, 74, 76):
         v[45, c] = 4.0  # group 2, above 3 mm/yr only: rows 36–53, cols 61–84
-    cnn = extract_sites(p, v, TRANSFORM, BNG)
     base = baseline_sites(v, TRANSFORM, BNG)
     out = compare_sites(cnn, base, level=0.5)
     assert out["level"] == "p50"

@@ -47,7 +47,7 @@ def sites() -> gpd.GeoDataFrame:
     a: 100 m north of the route at x = 432 km (its edge 100 m off, priority 1)
     b: 1 km north at x = 435 km (edge 950 m off, priority 5)
     c: astride the route at x = 437 km (priority 3)
-    d: like c but at level 0.9
+    d: 5 km north at x = 437 km, highest level 0.9 (a site at P > 0.5 too)
     e: 2 km south at x = 438 km (never in a corridor below 1.95 km)
     """
     frame = gpd.GeoDataFrame(
@@ -62,7 +62,7 @@ def sites() -> gpd.GeoDataFrame:
             square(432_000, Y + 150),
             square(435_000, Y + 1_000),
             square(437_000, Y),
-            square(437_000, Y),
+            square(437_000, Y + 5_000),
             square(438_000, Y - 2_000),
         ],
         crs=BNG,
@@ -98,9 +98,14 @@ def test_wider_buffer_takes_in_more_sites_ranked_by_priority(sites: gpd.GeoDataF
     np.testing.assert_allclose(out["chainage_m"], [5_000, 7_000, 2_000], atol=0.01)
 
 
-def test_all_levels_when_none_given(sites: gpd.GeoDataFrame) -> None:
-    out = corridor_sites(sites, line((430_000, 440_000)), buffer_m=250)
-    assert out["site_id"].tolist() == ["d", "c", "a"]
+def test_a_level_keeps_the_sites_whose_highest_level_reaches_it(
+    sites: gpd.GeoDataFrame,
+) -> None:
+    route = line((430_000, 440_000))
+    assert corridor_sites(sites, route, buffer_m=250)["site_id"].tolist() == ["c", "a"]
+    wide = corridor_sites(sites, route, buffer_m=6_000, level=0.5)
+    assert wide["site_id"].tolist() == ["d", "e", "b", "c", "a"]  # by priority
+    assert corridor_sites(sites, route, buffer_m=6_000, level=0.9)["site_id"].tolist() == ["d"]
 
 
 def test_no_site_in_reach_gives_an_empty_table(sites: gpd.GeoDataFrame) -> None:

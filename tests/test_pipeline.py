@@ -75,9 +75,10 @@ def test_cold_run_covers_the_scene_with_four_tiles(cold, scene_store: Store):
     sites = read_sites(scene_store, result.run_id)
     assert sites["site_id"].is_unique
     assert set(sites["tile_key"]) <= {"86_66", "86_67", "87_66", "87_67"}
-    counts = sites["level"].value_counts()
-    assert result.sites == {f"p{k}": int(counts.get(v, 0)) for k, v in
+    # one row per site; the count at a level is the sites whose highest level reaches it
+    assert result.sites == {f"p{k}": int((sites["level"] >= v).sum()) for k, v in
                             (("50", 0.5), ("75", 0.75), ("90", 0.9))}  # fmt: skip
+    assert result.sites["p50"] >= result.sites["p75"] >= result.sites["p90"]
     with scene_store.connect(read_only=True) as con:
         n = con.execute("SELECT count(*) FROM sites WHERE run_id = ?", [result.run_id]).fetchone()
     assert n[0] == len(sites)
@@ -86,10 +87,12 @@ def test_cold_run_covers_the_scene_with_four_tiles(cold, scene_store: Store):
 def test_a_site_belongs_to_one_tile(cold, scene_store: Store):
     # tiles cut sites out of their overlap too; only the owner of the centroid keeps one
     sites = read_sites(scene_store, cold[0].run_id).to_crs(CONFIG.crs or "EPSG:27700")
-    for _, level in sites.groupby("level"):
-        pairs = level.sjoin(level, predicate="intersects")
-        pairs = pairs[pairs.index != pairs["index_right"]]
-        assert pairs.empty
+    # and where two tiles' views of one wide deformation overlap, the larger view stays
+    pairs = sites.sjoin(sites, predicate="intersects")
+    pairs = pairs[pairs.index != pairs["index_right"]]
+    for i, j in zip(pairs.index, pairs["index_right"], strict=True):
+        a, b = sites.geometry[i], sites.geometry[j]  # views that share a sliver may both stay
+        assert a.intersection(b).area <= 0.01 * min(a.area, b.area)  # drop_overlapping's rule
 
 
 def test_same_request_again_is_an_instant_cache_hit(cold, scene_store: Store):
@@ -121,7 +124,8 @@ def test_a_region_reuses_finished_tiles_and_keeps_its_sites(cold, scene_store: S
     sites = read_sites(scene_store, result.run_id).to_crs("EPSG:27700")
     assert sites.intersects(shapely.box(*bbox)).all()
     whole = read_sites(scene_store, cold[0].run_id).to_crs("EPSG:27700")
-    assert len(sites) == int(whole.intersects(shapely.box(*bbox)).sum())
+    # the region's tile's own sites; those of neighbouring tiles may reach into the box too
+    assert 0 < len(sites) <= int(whole.intersects(shapely.box(*bbox)).sum())
 
 
 def test_regions_that_cannot_be_run_are_refused(scene_store: Store, tmp_path: Path):
@@ -224,8 +228,9 @@ def test_cli_detect_exports_sites_and_rasters(cold, scene_store: Store, tmp_path
     assert main(["sites", run_id, "--format", "csv", "--out", str(csv), "--store", root]) == 0
     assert main(["sites", run_id, "--format", "gpkg", "--out", str(gpkg), "--store", root]) == 0
     table = pd.read_csv(csv)
-    assert len(table) == sum(out["sites"].values()) == len(gpd.read_file(gpkg))
-    assert table["wkt"].str.startswith("POLYGON").all()
+    # one row per site, its highest level an attribute: as many rows as sites at P > 0.5
+    assert len(table) == out["sites"]["p50"] == len(gpd.read_file(gpkg))
+    assert table["wkt"].str.match(r"(MULTI)?POLYGON").all()
 
     tif = tmp_path / "p.tif"
     assert (

@@ -19,6 +19,7 @@ from engine.scenes import (
     make_scene,
     render_source,
     scene_transform,
+    score_scene,
     score_sites,
 )
 from engine.synthetic import Viewing, los_unit_vector, to_los
@@ -256,3 +257,81 @@ def test_coarse_atmosphere_keeps_the_covariance():
     lag = 40  # 1 km
     cov = np.mean((field[:, lag:] - field.mean()) * (field[:, :-lag] - field.mean()))
     assert cov / field.var() == pytest.approx(math.exp(-b * lag * pixel / 1000), abs=0.1)
+
+
+# ------------------------------------------------------------------ hard negatives
+
+
+def test_hard_negatives_lie_apart_from_every_source(scene):
+    negatives = scene.negatives_frame()
+    assert set(negatives["kind"]) == {"sea", "sparse", "spikes"}
+    assert (negatives["kind"] == "spikes").sum() == 20  # one per 5 km² of a 100 km² scene
+    footprints = np.asarray(scene.truth().geometry.values, dtype=object)
+    for region in negatives.geometry:
+        assert not shapely.dwithin(region, footprints, 299.0).any()
+
+
+def test_sea_holds_no_point_and_sparse_fields_few(scene):
+    sea = LANDCOVER_CLASSES.index("sea")
+    sparse = LANDCOVER_CLASSES.index("sparse field")
+    assert (scene.landcover == sea).mean() > 0.02  # a coast ≥ 200 m deep along one side
+    for v in scene.velocity.values():
+        seen = np.isfinite(v)
+        assert not seen[scene.landcover == sea].any()
+        assert 0.0005 < seen[scene.landcover == sparse].mean() < 0.0035
+
+
+def test_spike_clusters_are_dense_incoherent_and_independent_per_geometry(scene):
+    negatives = scene.negatives_frame()
+    spikes = negatives[negatives["kind"] == "spikes"].reset_index(drop=True)
+    points = {g: scene.points(g) for g in ("ascending", "descending")}
+    for disc in spikes.geometry[:5]:
+        values = {}
+        for g, table in points.items():
+            inside = shapely.contains_xy(disc.buffer(2.0), table["x"], table["y"])
+            values[g] = table.loc[inside, "velocity"].to_numpy()
+            assert 24 <= inside.sum() <= 48 + 10  # the cluster, plus a few ordinary points
+            fast = np.abs(values[g]) > 4.0  # ±5–10 on an atmosphere of ~1 mm/yr
+            assert fast.mean() > 0.7
+            assert (values[g][fast] > 0).any() and (values[g][fast] < 0).any()  # incoherent
+        assert not np.array_equal(values["ascending"], values["descending"])
+
+
+def test_without_negatives_the_rest_of_the_scene_is_unchanged(scene):
+    plain = make_scene(SIZE, seed=7, hard_negatives=False)
+    assert plain.negatives == () and _truth_key(plain.truth()) == _truth_key(scene.truth())
+    away = np.ones((SIZE, SIZE), dtype=bool)  # pixels no negative touches
+    rows, cols = np.mgrid[:SIZE, :SIZE]
+    x, y = scene.transform @ (cols + 0.5, rows + 0.5)
+    for region in scene.negatives_frame().geometry:
+        away &= ~shapely.contains_xy(region.buffer(20.0), x, y)
+    for g in ("ascending", "descending"):
+        # the same scatterers (the spike noise on them is drawn in another order)
+        seen = np.isfinite(scene.velocity[g])
+        np.testing.assert_array_equal(np.isfinite(plain.velocity[g])[away], seen[away])
+
+
+def test_score_scene_by_hand(scene):
+    truth = scene.truth().set_index("id")
+    negatives = scene.negatives_frame().set_index("id")
+    source = truth.geometry.iloc[0]
+    speed = truth[["peak_los_ascending", "peak_los_descending"]].abs().max(axis=1).iloc[0]
+    sites = gpd.GeoDataFrame(
+        {"n_points": [10, 3, 6]},
+        geometry=[
+            source.buffer(0),  # exactly the first footprint: area ratio 1
+            negatives.geometry["spikes-1"].centroid.buffer(10.0),  # on a spike cluster
+            negatives.geometry["sea-1"].representative_point().buffer(30.0),  # over the sea
+        ],
+        crs=scene.crs,
+    )
+    score = score_scene(sites, scene)
+    assert (score["sites"], score["false_positive_sites"]) == (3, 2)
+    assert score["spike_clusters_hit"] == pytest.approx(1 / 20)
+    assert score["sites_over_sea"] == 1 and score["sites_without_points"] == 1
+    assert score["median_area_ratio"] == 1.0
+    bins = {k: v for k, v in score["recall_by_velocity"].items() if v}
+    lo, hi = (float(x) for x in next(iter(bins)).split("-"))
+    assert len(bins) == 1 and lo <= speed <= hi  # the one detected source, in its bin
+    empty = score_scene(sites.iloc[:0], scene)
+    assert empty["recall_ge3"] == 0.0 and empty["median_area_ratio"] is None

@@ -35,7 +35,14 @@ from engine.grid import tiles_for_bounds
 from engine.hashing import code_version, run_key, tile_key
 from engine.model import load_model
 from engine.pipeline._executors import ExecutorSpec, map_unordered
-from engine.pipeline._tile import TileJob, TileResult, largest_first, process_tile, raw_velocity
+from engine.pipeline._tile import (
+    TileJob,
+    TileResult,
+    largest_first,
+    process_tile,
+    raw_velocity,
+    site_probability,
+)
 from engine.runs import (
     RunInfo,
     begin_run,
@@ -46,7 +53,7 @@ from engine.runs import (
     record_tiles,
     run_tiles,
 )
-from engine.sites import level_key
+from engine.sites import drop_overlapping, number_sites, sites_summary
 from engine.store import DatasetInfo, Store
 from engine.types import Tile
 
@@ -64,6 +71,7 @@ __all__ = [
     "raw_velocity",
     "resolve_region",
     "run",
+    "site_probability",
 ]
 
 Progress = Callable[[int, int], None]
@@ -211,7 +219,7 @@ def _run_tiles(
     summary = {
         "tiles": len(tiles),
         "tiles_cached": cached,
-        "sites": _counts(sites, "level", level_key, config.sites.levels),
+        "sites": sites_summary(sites, levels=config.sites.levels),
         "baseline_sites": _counts(baseline, "threshold", threshold_key,
                                   config.baseline.thresholds_mm_yr),
         "seconds": round(time.perf_counter() - started, 3),
@@ -363,13 +371,13 @@ def gather_sites(
     if polygon is not None:
         region = gpd.GeoSeries([polygon], crs=crs).to_crs("EPSG:4326").iloc[0]
     out = []
-    for name, by, key in (("sites", "level", level_key), ("baseline", "threshold", threshold_key)):
+    for name in ("sites", "baseline"):
         parts = [gpd.read_parquet(f / f"{name}.parquet") for f in folders]
         frame = _concat(parts)
         if region is not None:
             frame = frame[frame.intersects(region)]
-        out.append(_renumber(frame, by, key))
-    return out[0], out[1]
+        out.append(frame)
+    return number_sites(drop_overlapping(out[0])), _renumber(out[1], "threshold", threshold_key)
 
 
 def _concat(parts: Sequence[gpd.GeoDataFrame]) -> gpd.GeoDataFrame:

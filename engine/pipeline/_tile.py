@@ -29,11 +29,11 @@ from affine import Affine
 
 from engine.baseline import baseline_sites
 from engine.config import RunConfig
-from engine.detect import detect_tile, detection_model
+from engine.detect import TileDetection, detect_tile, detection_model
 from engine.grid import core_slices, rasterize_tile, tile_transform
 from engine.interpolate import set_fft_workers
 from engine.runs import publish_tile
-from engine.sites import extract_sites
+from engine.sites import extract_sites, mask_to_data
 from engine.store import Store, read_points_at
 from engine.types import Tile
 
@@ -46,6 +46,7 @@ __all__ = [
     "process_tile",
     "rasterize_looks",
     "raw_velocity",
+    "site_probability",
 ]
 
 POINT_COLUMNS = ("x", "y", "velocity", "geometry", "track")
@@ -106,7 +107,7 @@ def process_tile(job: TileJob) -> TileResult:
     transform = tile_transform(tile)
     combined = detection.combined
     sites = extract_sites(
-        combined.probability, velocity, transform, job.crs, counts=counts,
+        site_probability(detection), velocity, transform, job.crs, counts=counts,
         geometries=combined.seen, params=config.sites,
     )  # fmt: skip
     base = baseline_sites(velocity, transform, job.crs, counts=counts, params=config.baseline)
@@ -115,7 +116,9 @@ def process_tile(job: TileJob) -> TileResult:
     store = Store(job.store_root)
     staging = store.staging_dir()
     core = core_slices(tile)
-    _write_core(staging / "probability.tif", combined.probability[core], tile, job.crs)
+    heatmap = mask_to_data(combined.probability, counts > 0, pixel_size_m=tile.pixel_size_m,
+                           max_distance_m=config.sites.max_beyond_m)  # fmt: skip
+    _write_core(staging / "probability.tif", heatmap[core], tile, job.crs)
     for look, dense in detection.velocity.items():
         _write_core(staging / f"velocity-{look.replace(':', '-')}.tif", dense[core], tile, job.crs)
     sites.to_parquet(staging / "sites.parquet")
@@ -129,6 +132,13 @@ def process_tile(job: TileJob) -> TileResult:
     folder = publish_tile(store, staging, job.cache_key)
     return TileResult(tile.key, job.cache_key, folder.name, time.perf_counter() - started,
                       n_points, tuple(looks), len(sites), _peak_rss_mb())  # fmt: skip
+
+
+def site_probability(detection: TileDetection) -> np.ndarray:
+    """The per-pixel probability that sites are cut from: the detector's own per-pixel
+    output when it gives one (``detection.pixel_probability``), else the merged patch map."""
+    pixel = getattr(detection, "pixel_probability", None)
+    return detection.combined.probability if pixel is None else pixel
 
 
 def largest_first(tiles: list[Tile], points: str | Path, partition_size_m: float) -> list[Tile]:

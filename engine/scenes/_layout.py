@@ -13,18 +13,22 @@ from collections.abc import Iterator
 from typing import NamedTuple
 
 import numpy as np
+from affine import Affine
 from numpy.typing import NDArray
+from rasterio import features
 from scipy import ndimage
+from shapely.geometry.base import BaseGeometry
 
 from engine.synthetic import turbulent_atmosphere
 
-__all__ = ["LANDCOVER_CLASSES", "Layout", "atmosphere", "draw_layout", "row_blocks"]
+__all__ = ["LANDCOVER_CLASSES", "Layout", "atmosphere", "draw_layout", "paint", "row_blocks"]
 
-LANDCOVER_CLASSES: tuple[str, ...] = ("field", "road", "village", "town")  # code = index
-FIELD, ROAD, VILLAGE, TOWN = range(4)
+# code = index; "sea" and "sparse field" are painted over the layout by the hard negatives
+LANDCOVER_CLASSES: tuple[str, ...] = ("field", "road", "village", "town", "sea", "sparse field")
+FIELD, ROAD, VILLAGE, TOWN, SEA, SPARSE = range(6)
 # chance that a pixel holds a scatterer, from its class and the local development q ∈ [0, 1]
-_P_LOW = np.array([0.005, 0.10, 0.05, 0.08], dtype=np.float32)
-_P_HIGH = np.array([0.015, 0.20, 0.18, 0.30], dtype=np.float32)
+_P_LOW = np.array([0.005, 0.10, 0.05, 0.08, 0.0, 0.001], dtype=np.float32)
+_P_HIGH = np.array([0.015, 0.20, 0.18, 0.30, 0.0, 0.003], dtype=np.float32)
 _LAYOUT_STEP_M = 50.0  # coarse grid of the land-cover fields
 _TOWN_SIGMA_M = 400.0  # towns 1–4 km across
 _VILLAGE_SIGMA_M = 80.0  # villages and estates 100–400 m across
@@ -91,6 +95,32 @@ def draw_layout(
         landcover[rr[hit], cc[hit]] = ROAD
     q = 1.0 / (1.0 + np.exp(-1.5 * development))  # logistic: most of the range is used
     return Layout(landcover, q.astype(np.float32), step)
+
+
+def paint(landcover: NDArray[np.uint8], region: BaseGeometry, code: int, transform: Affine) -> None:
+    """Set the land cover of the pixels whose centre lies in ``region`` (scene CRS) to ``code``.
+
+    Examples
+    --------
+    >>> cover = np.zeros((4, 4), dtype=np.uint8)
+    >>> from shapely import box
+    >>> paint(cover, box(0, 2, 2, 4), 4, Affine(1, 0, 0, 0, -1, 4))
+    >>> cover.tolist()
+    [[4, 4, 0, 0], [4, 4, 0, 0], [0, 0, 0, 0], [0, 0, 0, 0]]
+    """
+    rows, cols = landcover.shape
+    minx, miny, maxx, maxy = region.bounds
+    c0, r0 = ~transform @ (minx, maxy)
+    c1, r1 = ~transform @ (maxx, miny)
+    r0, c0 = max(0, math.floor(r0)), max(0, math.floor(c0))
+    r1, c1 = min(rows, math.ceil(r1)), min(cols, math.ceil(c1))
+    if r1 <= r0 or c1 <= c0:
+        return
+    inside = features.rasterize(
+        [(region, 1)], out_shape=(r1 - r0, c1 - c0), dtype="uint8",
+        transform=transform @ Affine.translation(c0, r0),
+    ).astype(bool)  # fmt: skip
+    landcover[r0:r1, c0:c1][inside] = code
 
 
 def atmosphere(

@@ -13,7 +13,8 @@ from affine import Affine
 from numpy.typing import NDArray
 
 from engine.config import RunConfig, SyntheticParams
-from engine.scenes._layout import Layout, atmosphere, draw_layout, row_blocks
+from engine.scenes._layout import SEA, SPARSE, Layout, atmosphere, draw_layout, paint, row_blocks
+from engine.scenes._negatives import HardNegative, draw_negatives, spike_pixels, spike_values
 from engine.scenes._sources import SceneSource, draw_sources, render_source
 from engine.synthetic import Viewing, nugget_noise, to_los
 
@@ -31,6 +32,9 @@ _STREAMS = (
     "layout",
     "sources",
     *(f"{part}-{g}" for part in ("atmosphere", "mask", "noise") for g in GEOMETRIES),
+    # appended, so that the streams above (and scenes without negatives) stay as they were
+    "negatives",
+    *(f"spikes-{g}" for g in GEOMETRIES),
 )
 
 
@@ -59,6 +63,9 @@ class Scene:
     noise
         Per geometry, the atmosphere's ``a_mm2_yr2`` and ``b_per_km`` and the spike
         noise's ``nugget_mm2_yr2``.
+    negatives
+        The hard negatives (:mod:`engine.scenes._negatives`): sea, sparse fields, spike
+        clusters; a site on one is a false positive.
     """
 
     size_px: int
@@ -71,6 +78,15 @@ class Scene:
     sources: tuple[SceneSource, ...] = field(repr=False)
     landcover: NDArray[np.uint8] = field(repr=False)
     noise: dict[str, dict[str, float]] = field(default_factory=dict)
+    negatives: tuple[HardNegative, ...] = field(default=(), repr=False)
+
+    def negatives_frame(self) -> gpd.GeoDataFrame:
+        """One row per hard negative: id, kind and region, in the scene CRS."""
+        return gpd.GeoDataFrame(
+            {"id": [n.id for n in self.negatives], "kind": [n.kind for n in self.negatives]},
+            geometry=gpd.GeoSeries([n.region for n in self.negatives], crs=self.crs),
+            crs=self.crs,
+        )
 
     def truth(self) -> gpd.GeoDataFrame:
         """One row per source: id, kind, peak rates and the footprint, in the scene CRS."""
@@ -130,6 +146,7 @@ def make_scene(
     *,
     pixel_size_m: float = 10.0,
     config: RunConfig = RunConfig(),
+    hard_negatives: bool = True,
 ) -> Scene:
     """Make a benchmark scene: atmosphere + sources, observed at scatterers, with spikes.
 
@@ -151,6 +168,11 @@ def make_scene(
         Pixel size, metres.
     config
         Ranges of the synthetic world (``config.synthetic``).
+    hard_negatives
+        Add a coast, a stretch of sparse fields and spike clusters
+        (:func:`engine.scenes.draw_negatives`), away from the sources. False leaves the
+        sources, the atmosphere and the scatterers as they are (the spike noise on the
+        scatterers is drawn in another order).
 
     Raises
     ------
@@ -175,6 +197,16 @@ def make_scene(
     sources = draw_sources(
         size_px, transform=transform, viewing=viewing, rng=rng["sources"], config=config
     )
+    negatives: tuple[HardNegative, ...] = ()
+    if hard_negatives:
+        negatives = draw_negatives(size_px, transform=transform, rng=rng["negatives"],
+                                   footprints=[s.footprint for s in sources])  # fmt: skip
+    for negative in negatives:
+        if negative.kind in ("sea", "sparse"):
+            paint(layout.landcover, negative.region, SEA if negative.kind == "sea" else SPARSE,
+                  transform)  # fmt: skip
+    spikes = [spike_pixels(n, transform, size_px, rng["negatives"])
+              for n in negatives if n.kind == "spikes"]  # fmt: skip
     velocity = {
         g: atmosphere(
             size_px,
@@ -189,7 +221,11 @@ def make_scene(
         rows, cols, displacement = render_source(source.kind, source.params, transform, size_px)
         for g in GEOMETRIES:
             velocity[g][rows, cols] += to_los(displacement, viewing[g]).astype(np.float32)
+    background = {g: [velocity[g][rr, cc] for rr, cc in spikes] for g in GEOMETRIES}
     _observe(velocity, layout, noise, rng)
+    for g in GEOMETRIES:  # spike clusters: observed, incoherent, independently per geometry
+        for (rr, cc), under in zip(spikes, background[g], strict=True):
+            velocity[g][rr, cc] = under + spike_values(rr.size, rng[f"spikes-{g}"])
     logger.info(
         "scene %d px seed %d: %d sources, observed %s",
         size_px,
@@ -208,6 +244,7 @@ def make_scene(
         sources,
         layout.landcover,
         noise,
+        negatives,
     )
 
 

@@ -1,4 +1,4 @@
-"""Site-level scoring of detections against a scene's ground truth."""
+"""Site-level scoring of detections against a scene's ground truth and hard negatives."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import geopandas as gpd
 import numpy as np
 import shapely
 
-__all__ = ["score_sites"]
+__all__ = ["VELOCITY_BINS", "score_scene", "score_sites"]
 
 
 def score_sites(sites: gpd.GeoDataFrame, truth: gpd.GeoDataFrame) -> dict[str, Any]:
@@ -60,4 +60,79 @@ def score_sites(sites: gpd.GeoDataFrame, truth: gpd.GeoDataFrame) -> dict[str, A
         "sources": n_sources,
         "detected": [ids[i] for i in range(n_sources) if i in hit_sources],
         "missed": [ids[i] for i in range(n_sources) if i not in hit_sources],
+    }
+
+
+VELOCITY_BINS: tuple[tuple[float, float], ...] = ((1.0, 3.0), (3.0, 5.0), (5.0, 8.0), (8.0, 15.0))
+
+
+def score_scene(sites: gpd.GeoDataFrame, scene: Any, *, min_points: int = 4) -> dict[str, Any]:
+    """What a stakeholder would make of a detector's sites on a benchmark scene.
+
+    A source's velocity is its largest ``|peak LOS|`` over the two geometries (what the
+    data can show). A site *hits* a source when it intersects the footprint.
+
+    Parameters
+    ----------
+    sites
+        Sites with polygons (any CRS) and ``n_points``.
+    scene
+        An :class:`engine.scenes.Scene`: its sources and hard negatives.
+    min_points
+        Sites with fewer points are counted in ``sites_without_points``.
+
+    Returns
+    -------
+    dict
+        ``recall_by_velocity`` (``"1-3"``, ``"3-5"``, ``"5-8"``, ``"8-15"`` mm/yr: detected /
+        sources in the bin, None when the bin is empty), ``recall_ge3`` (sources ≥ 3 mm/yr),
+        ``sites``, ``false_positive_sites`` (hitting no footprint), ``spike_clusters_hit``
+        (fraction of the spike clusters that a site intersects) and ``spike_clusters``,
+        ``sites_over_sea`` (more than half the area over the sea), ``median_area_ratio``
+        (over sites that hit sources: the site's area ÷ the area of the footprints it hits;
+        None without such a site) and ``sites_without_points`` (fewer than ``min_points``).
+    """
+    truth = scene.truth()
+    negatives = scene.negatives_frame()
+    sites = sites.to_crs(truth.crs) if sites.crs is not None else sites.set_crs(truth.crs)
+    geoms = np.asarray(sites.geometry.values, dtype=object)
+    footprints = np.asarray(truth.geometry.values, dtype=object)
+    pairs = shapely.STRtree(footprints).query(geoms, predicate="intersects")
+    velocity = truth[[c for c in truth.columns if c.startswith("peak_los_")]].abs().max(axis=1)
+    found = np.zeros(len(truth), dtype=bool)
+    found[pairs[1]] = True
+    by_bin = {}
+    for lo, hi in VELOCITY_BINS:
+        inside = ((velocity >= lo) & (velocity < hi if hi < VELOCITY_BINS[-1][1] else
+                                      velocity <= hi)).to_numpy()  # fmt: skip
+        by_bin[f"{lo:g}-{hi:g}"] = round(float(found[inside].mean()), 3) if inside.any() else None
+    strong = (velocity >= 3.0).to_numpy()
+    ratios = []
+    site_area = shapely.area(geoms)
+    foot_area = shapely.area(footprints)
+    for i in np.unique(pairs[0]):
+        ratios.append(site_area[i] / foot_area[pairs[1][pairs[0] == i]].sum())
+    spikes = negatives[negatives["kind"] == "spikes"]
+    hit = shapely.STRtree(np.asarray(spikes.geometry.values, dtype=object)).query(
+        geoms, predicate="intersects"
+    )
+    sea = negatives[negatives["kind"] == "sea"].geometry
+    over_sea = 0
+    if len(sea) and len(geoms):
+        over_sea = int(
+            (shapely.area(shapely.intersection(geoms, sea.iloc[0])) > 0.5 * site_area).sum()
+        )
+    return {
+        "sources": len(truth),
+        "recall_by_velocity": by_bin,
+        "recall_ge3": round(float(found[strong].mean()), 3) if strong.any() else None,
+        "sites": len(sites),
+        "false_positive_sites": len(sites) - int(np.unique(pairs[0]).size),
+        "spike_clusters": len(spikes),
+        "spike_clusters_hit": round(np.unique(hit[1]).size / len(spikes), 3)
+        if len(spikes)
+        else 0.0,
+        "sites_over_sea": over_sea,
+        "median_area_ratio": round(float(np.median(ratios)), 2) if ratios else None,
+        "sites_without_points": int((sites["n_points"].to_numpy() < min_points).sum()),
     }

@@ -11,6 +11,7 @@ from engine.config import BaselineParams
 from engine.maplayers import data_bounds as _data_bounds
 from engine.maplayers import point_sample
 from engine.runs import get_run, read_sites
+from engine.sites import sites_at
 from pages._shared.state import store_for_session
 
 
@@ -64,5 +65,5 @@ def run_config(run):
 
 
 def at_level(sites, level: float):
-    """The sites at one probability level (one row per site and level passed)."""
-    return sites[(sites["level"] - level).abs() < 1e-9]
+    """The sites at P > ``level``: those whose highest level reaches it."""
+    return sites_at(sites, level)

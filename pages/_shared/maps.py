@@ -142,8 +142,8 @@ def heatmap_layer(image_url: str, bounds_lonlat: Sequence[float]) -> pdk.Layer:
 
 
 SITE_TOOLTIP = {
-    "html": "<b>Site {site_id}</b> · {motion}<br/>mean velocity {v_mean} mm/yr, "
-    "{dv} mm/yr relative to the surroundings<br/>highest probability {p_max} · "
+    "html": "<b>Site {site_id}</b> · {motion}: {dv} mm/yr relative to the surroundings"
+    "<br/>mean velocity {v_mean} mm/yr<br/>highest probability {p_max} · "
     "area {area_m2}<br/>priority score {priority}",
 }
 
