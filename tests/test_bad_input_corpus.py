@@ -457,7 +457,7 @@ CASES: dict[str, Case] = {
     "config_crs_garbage": Case(_config, ("run.yaml", "'garbage'")),
     "config_is_a_folder": Case(
         lambda f: [*_en(f, "--source-crs", "EPSG:27700"), "--config", str(f)],
-        (": cannot be read (is a directory)", "YAML"),
+        (": is a folder", "YAML"),
     ),
 }
 

@@ -222,6 +222,24 @@ def test_kill_9_ends_the_pool_workers_and_leaves_the_run_interrupted(
     assert f"{killed.run_id}  mine" in out and "interrupted" in out and "resumable" in out
 
 
+def test_kill_9_ends_the_synthetic_build_workers(tmp_path: Path) -> None:
+    out = str(tmp_path / "b")
+    cmd = [sys.executable, "-m", "engine", "synth", "--kind", "mixed", "--n", "4000",
+           "--seed", "5", "--versions", "mc", "--out", out, "--workers", "2"]  # fmt: skip
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    driver = psutil.Process(proc.pid)
+    deadline = time.monotonic() + 300
+    while len(descendants := driver.children(recursive=True)) < 3:  # forkserver + 2 workers
+        assert proc.poll() is None and time.monotonic() < deadline
+        time.sleep(0.05)
+    time.sleep(1.0)  # the workers' initializers have run
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    _, alive = psutil.wait_procs(descendants, timeout=20)
+    assert alive == [], f"{len(alive)} of {len(descendants)} processes outlived their driver"
+    assert not (tmp_path / "b").exists()  # nothing half-built under the name asked for
+
+
 # ---------------------------------------------------------------- 4. command-line text
 
 

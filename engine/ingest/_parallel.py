@@ -24,6 +24,7 @@ from engine.ingest._columns import Units
 from engine.ingest._normalise import Normaliser
 from engine.ingest._sources import Source, open_table
 from engine.ingest._staging import Stats, stage_batches
+from engine.lifetime import end_with_driver
 from engine.store import PointWriter
 from engine.types import Geometry
 
@@ -79,7 +80,7 @@ def stage_parallel(jobs: list[PartJob], on_rows: Callable[[int], None]) -> list[
     queue = ctx.Queue()
     rows = 0
     with ProcessPoolExecutor(
-        len(jobs), mp_context=ctx, initializer=_init, initargs=(queue,)
+        len(jobs), mp_context=ctx, initializer=_init, initargs=(queue, os.getpid())
     ) as pool:
         pending = {pool.submit(_run_part, job) for job in jobs}
         results = []
@@ -106,9 +107,10 @@ def _drain(queue: Any) -> int:
             return total
 
 
-def _init(queue: Any) -> None:
+def _init(queue: Any, driver_pid: int) -> None:
     global _progress_queue
     _progress_queue = queue
+    end_with_driver(driver_pid)
 
 
 def _run_part(job: PartJob) -> Stats:

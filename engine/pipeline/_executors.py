@@ -8,18 +8,15 @@ driver never a list of a million futures).
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import multiprocessing
 import multiprocessing.forkserver
 import os
-import signal
-import sys
-import threading
-import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Any, Literal
+
+from engine.lifetime import end_with_driver
 
 __all__ = ["ExecutorSpec", "end_with_driver", "map_unordered"]
 
@@ -95,41 +92,6 @@ def _process_pool(fn: Callable[[Any], Any], jobs: Iterable[Any], workers: int) -
         finally:
             for future in pending:
                 future.cancel()
-
-
-def end_with_driver(driver_pid: int, *, poll_s: float = 0.5) -> None:
-    """Make this worker process end when the driver that started its pool ends.
-
-    A pool worker blocks on its job queue, whose write end it holds itself, so a driver
-    killed with ``kill -9`` would leave it computing, then idling, forever (~450 MB each).
-    On Linux the kernel kills the worker when its parent (the forkserver, which exits with
-    the driver) dies; everywhere, a thread checks the driver every ``poll_s`` seconds.
-    """
-    if sys.platform.startswith("linux"):
-        with contextlib.suppress(OSError, AttributeError):
-            libc = ctypes.CDLL(None, use_errno=True)
-            libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-    started = _start_time(driver_pid)
-
-    def watch() -> None:
-        while started is not None and _start_time(driver_pid) == started:
-            time.sleep(poll_s)
-        os._exit(1)  # no cleanup: the driver that wanted the results is gone
-
-    threading.Thread(target=watch, name="end-with-driver", daemon=True).start()
-
-
-_PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
-
-
-def _start_time(pid: int) -> float | None:
-    """When process ``pid`` started (None once it has ended): pids are reused, times not."""
-    import psutil
-
-    try:
-        return psutil.Process(pid).create_time()
-    except psutil.NoSuchProcess:
-        return None
 
 
 def _dask(fn: Callable[[Any], Any], jobs: Iterable[Any], spec: ExecutorSpec) -> Iterator[Any]:

@@ -40,6 +40,7 @@ from numpy.typing import NDArray
 from engine.config import RunConfig
 from engine.errors import InputError
 from engine.hashing import sha256_files
+from engine.lifetime import end_with_driver
 from engine.synthetic._sample import (
     KINDS,
     MARGIN_PX,
@@ -216,13 +217,18 @@ def generate_samples(
     ctx = multiprocessing.get_context("forkserver")
     ctx.set_forkserver_preload(["engine.synthetic._build"])
     with ProcessPoolExecutor(
-        min(workers, len(chunks)), mp_context=ctx, initializer=_init_worker, initargs=(plan,)
+        min(workers, len(chunks)),
+        mp_context=ctx,
+        initializer=_init_worker,
+        initargs=(plan, os.getpid()),
     ) as pool:
         yield from pool.map(_make_chunk, chunks)
 
 
-def _init_worker(plan: _Plan) -> None:
+def _init_worker(plan: _Plan, driver_pid: int | None = None) -> None:
     _worker_state["plan"] = plan
+    if driver_pid is not None:  # a pool worker: end with the build that started it
+        end_with_driver(driver_pid)
 
 
 def _make_chunk(chunk: list[tuple[int, int]]) -> list[Sample]:
