@@ -1,6 +1,6 @@
 """Detection benchmark: sites on realistic scenes against the truth and the hard negatives.
 
-    python bench/detect.py [--size 1000] [--seeds 11 12] [--model mc] [--speed] [--json]
+    python bench/detect.py [--size 1000] [--seeds 11 12] [--model default] [--speed] [--json]
 
 For each seed, a benchmark scene (:func:`engine.scenes.make_scene`: all five source kinds
 at the decided scale, a coast with no data, very sparse fields and incoherent spike
@@ -40,7 +40,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", type=int, default=1000, help="scene edge, px (1000 = 10 km)")
     parser.add_argument("--seeds", type=int, nargs="+", default=[11, 12])
-    parser.add_argument("--model", default="mc", help="shipped weights to detect with")
+    parser.add_argument(
+        "--model", default="default", help="shipped weights to detect with (paper: the paper's)"
+    )
     parser.add_argument("--speed", action="store_true", help="also time fully conv vs sliding")
     parser.add_argument("--crop", type=int, default=1200, help="edge of the speedup crop, px")
     parser.add_argument("--json", action="store_true", help="print one JSON object last")
