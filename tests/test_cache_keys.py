@@ -189,5 +189,5 @@ def test_a_tiles_numbers_do_not_depend_on_the_threads_of_its_process(
             layers.append(read_mosaic(store, result.run_id, "probability")[0])
     finally:
         torch.set_num_threads(before)
-    assert np.isfinite(layers[0]).sum() > 100_000
+    assert np.isfinite(layers[0]).sum() > 50_000  # the scored part of a 500² tile
     np.testing.assert_array_equal(layers[0], layers[1])

@@ -274,7 +274,7 @@ def test_gnss_page_explains_the_upload_then_validates(app_home: Store) -> None:
     assert metrics["R²"] == f"{expected.stats['r2']:.3f}"
     assert metrics["RMSE"] == f"{expected.stats['rmse']:.2f} mm/yr"
     rows = at.dataframe[0].value
-    assert len(rows) == 8 and set(rows["id"]) == {"B1", "B2", "B3", "FAR"}
+    assert len(rows) == 8 and set(rows["Benchmark"]) == {"B1", "B2", "B3", "FAR"}
     figure = _plotly(at)
     assert figure["layout"]["title"]["text"].startswith(
         f"GNSS vs InSAR, {len(expected.matched)} matched"
@@ -297,8 +297,8 @@ def test_time_series_page_site_points(app_home: Store) -> None:
     assert at.radio(key="ts_pick").value == "In a site"
     assert at.metric[0].value == "5"
     fits = at.dataframe[0].value
-    assert len(fits) == 5 and np.isfinite(fits["velocity"]).all()
-    assert (fits["velocity_std"] > 0).all()
+    assert len(fits) == 5 and np.isfinite(fits["Fitted velocity (mm/yr)"]).all()
+    assert (fits["Its standard error (mm/yr)"] > 0).all()
     traces = _plotly(at)["data"]
     legend = [t["name"] for t in traces if t.get("showlegend", True)]
     assert len(legend) == 5 and all(" ± " in n and n.endswith("mm/yr") for n in legend)
