@@ -109,8 +109,8 @@ def encode_context(
     Examples
     --------
     >>> x = encode_context(np.array([[4.0, np.nan, 8.0]]), np.array([[True, False, True]]))
-    >>> x[0].tolist(), x[1].tolist(), x[2].round(4).tolist()
-    ([[1.0, 1.0, 2.0]], [[1.0, 0.0, 1.0]], [[0.0, 0.0312, 0.0]])
+    >>> x[0].tolist(), x[1].tolist(), (x[2] * 32).tolist()    # distance in px, / 32
+    ([[1.0, 1.0, 2.0]], [[1.0, 0.0, 1.0]], [[0.0, 1.0, 0.0]])
     """
     v = np.asarray(velocity, dtype=np.float32)
     obs = np.asarray(observed, dtype=bool)
