@@ -30,8 +30,13 @@ from numpy.typing import NDArray
 from engine.config import RunConfig
 from engine.denoise import denoise
 from engine.interpolate import delaunay, interpolate
-from engine.references import Whitener, oracle_statistic, scan_statistic
 from engine.synthetic._fields import clustered_mask, nugget_noise, turbulent_atmosphere
+from engine.synthetic._hard import (
+    add_spike_cluster,
+    gap_mask,
+    random_bowl,
+    reference_statistics,
+)
 from engine.synthetic._kinds import DRAWS, MODELS
 from engine.synthetic._sources import Viewing, mogi, raster_coordinates, to_los, tunnel
 
@@ -221,7 +226,7 @@ def make_sample(
     else:
         mask, mask_name = masks.draw(shape, rng)
     if "edge" in hard:
-        mask &= ~_gap(shape, margin_px, rng)
+        mask &= ~gap_mask(shape, margin_px, rng)
     atmosphere = turbulent_atmosphere(shape, a_mm2_yr2=a, b_per_km=b, pixel_size_m=pixel, rng=rng)
     inner = slice(margin_px, margin_px + patch)
 
@@ -249,10 +254,10 @@ def make_sample(
     sparse[observed] = values
     sparse = sparse.reshape(shape)
     if "spikes" in hard:
-        _add_spike_cluster(sparse, margin_px, pixel, rng)
+        add_spike_cluster(sparse, margin_px, pixel, rng)
     if references:
-        deformation = source.los if label == 1 else _random_bowl(shape, margin_px, pixel, rng)
-        fields.update(_reference_statistics(sparse, deformation, a, b, nugget, pixel, margin_px))
+        deformation = source.los if label == 1 else random_bowl(shape, margin_px, pixel, rng)
+        fields.update(reference_statistics(sparse, deformation, a, b, nugget, pixel, margin_px))
 
     filtered = denoise(sparse, params=config.denoise).filtered
     dense_dt = delaunay(filtered) if "delaunay" in versions else None
@@ -281,77 +286,6 @@ def make_sample(
         context_mc=dense_mc.astype(np.float32),
         context_observed=np.isfinite(sparse),
     )
-
-
-def _reference_statistics(
-    sparse: NDArray[np.float32],
-    deformation: NDArray[np.float64],
-    a: float,
-    b: float,
-    nugget: float,
-    pixel: float,
-    margin_px: int,
-) -> dict[str, float]:
-    rows, cols = np.nonzero(np.isfinite(sparse))
-    whitener = Whitener.for_points(rows, cols, sparse.shape, a_mm2_yr2=a, b_per_km=b,
-                                   nugget_mm2_yr2=nugget, pixel_size_m=pixel)  # fmt: skip
-    values = sparse[rows, cols]
-    t, d = oracle_statistic(deformation[rows, cols], values, whitener)
-    inner = slice(margin_px, sparse.shape[0] - margin_px)
-    scan = scan_statistic(values, rows, cols, sparse.shape, whitener, region=(inner, inner))
-    return {"oracle_t": t, "oracle_d": d, "scan_t": scan}
-
-
-def _random_bowl(
-    shape: tuple[int, int], margin_px: int, pixel: float, rng: np.random.Generator
-) -> NDArray[np.float64]:
-    """A negative's oracle template: a Mogi bowl of the prior's depths, somewhere in the patch."""
-    depth = float(np.exp(rng.uniform(np.log(30.0), np.log(800.0))))
-    lo, hi = margin_px + 16, shape[0] - margin_px - 16
-    centre = (rng.uniform(lo, hi), rng.uniform(lo, hi))
-    x, y = raster_coordinates(shape, centre_px=centre, pixel_size_m=pixel)
-    return (1.0 + (x * x + y * y) / (depth * depth)) ** -1.5
-
-
-def _gap(shape: tuple[int, int], margin_px: int, rng: np.random.Generator) -> NDArray[np.bool_]:
-    """A coast or a gap: everything beyond a wavy line across the canvas has no scatterers.
-
-    The line crosses the patch, so 15–60 % of it is left without data.
-    """
-    rows, cols = shape
-    r, c = np.mgrid[0:rows, 0:cols].astype(np.float64)
-    theta = rng.uniform(0.0, 2.0 * math.pi)
-    along = (c - cols / 2) * math.cos(theta) + (r - rows / 2) * math.sin(theta)
-    across = -(c - cols / 2) * math.sin(theta) + (r - rows / 2) * math.cos(theta)
-    patch = rows - 2 * margin_px
-    offset = rng.uniform(-0.35, 0.2) * patch
-    wave = (
-        rng.uniform(0.0, 0.08)
-        * patch
-        * np.sin(across / rng.uniform(20.0, 80.0) + rng.uniform(0, 6.3))
-    )
-    return along > offset + wave
-
-
-def _add_spike_cluster(
-    sparse: NDArray[np.float32], margin_px: int, pixel_m: float, rng: np.random.Generator
-) -> None:
-    """A few dozen incoherent points of ±5–10 mm/yr within ≤ 100 m, inside the patch.
-
-    Like the city-centre pixels the paper's CNN scores low (§IV-C): each point draws its
-    own sign, so there is no coherent motion to find.
-    """
-    rows, cols = sparse.shape
-    radius = rng.uniform(30.0, 100.0) / pixel_m
-    centre = rng.uniform(margin_px + radius, rows - margin_px - radius, size=2)
-    r, c = np.ogrid[0:rows, 0:cols]
-    disc = np.flatnonzero((r - centre[0]) ** 2 + (c - centre[1]) ** 2 <= radius * radius)
-    count = min(disc.size, int(rng.integers(20, 61)))
-    where = rng.choice(disc, size=count, replace=False)
-    flat = sparse.reshape(-1)
-    base = np.where(np.isfinite(flat[where]), flat[where], 0.0)
-    signs = rng.choice([-1.0, 1.0], size=count)
-    flat[where] = base + signs * rng.uniform(5.0, 10.0, size=count)
 
 
 def _draw_viewing(
