@@ -33,6 +33,7 @@ from engine.errors import InputError
 from engine.model import load_model, save_model
 from engine.synthetic import open_dataset
 from engine.train._augment import dihedral
+from engine.train._options import FitOptions
 
 __all__ = ["DetectorOptions", "train_detector"]
 
@@ -42,19 +43,11 @@ Progress = Callable[[dict[str, Any]], None]
 
 
 @dataclass(frozen=True)
-class DetectorOptions:
+class DetectorOptions(FitOptions):
     """How to train the detector; the defaults produced the shipped weights."""
 
     width: int = 24
     epochs: int = 10
-    batch_size: int = 32
-    learning_rate: float = 3e-3
-    weight_decay: float = 1e-4
-    val_fraction: float = 0.1
-    patience: int = 3
-    seed: int = 0
-    device: str | None = None  # None: CUDA when present, else CPU
-    max_samples: int | None = None
     offset_mm_yr: float = 20.0  # random reference offsets in ±this
     init: str | None = None  # weights to start from (a card's path), e.g. to train on
 

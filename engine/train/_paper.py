@@ -29,6 +29,7 @@ from engine.errors import InputError
 from engine.model import build_model, save_model
 from engine.synthetic import VERSIONS, open_dataset
 from engine.train._augment import dihedral, wrap_batch
+from engine.train._options import FitOptions
 
 __all__ = ["TrainOptions", "train"]
 
@@ -38,19 +39,10 @@ Progress = Callable[[dict[str, Any]], None]
 
 
 @dataclass(frozen=True)
-class TrainOptions:
-    """How to train; the defaults produced the shipped weights."""
+class TrainOptions(FitOptions):
+    """How to train the paper's classifier; the defaults produced the shipped weights."""
 
     arch: str = "groundnet"
-    epochs: int = 12
-    batch_size: int = 32
-    learning_rate: float = 3e-3
-    weight_decay: float = 1e-4
-    val_fraction: float = 0.1
-    patience: int = 3
-    seed: int = 0
-    device: str | None = None  # None: CUDA when present, else CPU
-    max_samples: int | None = None
     arch_kwargs: dict[str, Any] = field(default_factory=dict)
 
 
