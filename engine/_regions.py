@@ -115,6 +115,15 @@ def dilate_square(mask: NDArray[np.bool_], size_px: int) -> NDArray[np.bool_]:
     return ndimage.maximum_filter1d(out, axis=1, **grow).view(bool)
 
 
+def grown_box(box: tuple[slice, slice], pad: int, shape: tuple[int, int]) -> tuple[slice, slice]:
+    """``box`` (from ``ndimage.find_objects``) widened by ``pad`` pixels, clipped to ``shape``."""
+    r, c = box
+    return (
+        slice(max(r.start - pad, 0), min(r.stop + pad, shape[0])),
+        slice(max(c.start - pad, 0), min(c.stop + pad, shape[1])),
+    )
+
+
 def region_stats(
     labels: NDArray[np.int32],
     n: int,
@@ -170,15 +179,10 @@ def ring_medians(
     pixel counts as many times as it holds points. NaN where the ring holds no point.
     """
     out = np.full(n, np.nan)
-    rows, cols = labels.shape
     for i, box in enumerate(ndimage.find_objects(labels, max_label=n)):
         if box is None:
             continue
-        r, c = box
-        padded = (
-            slice(max(r.start - width_px, 0), min(r.stop + width_px, rows)),
-            slice(max(c.start - width_px, 0), min(c.stop + width_px, cols)),
-        )
+        padded = grown_box(box, width_px, labels.shape)
         site = labels[padded] == i + 1
         ring = dilate_square(site, 2 * width_px + 1) & ~site & ~exclude[padded]
         ring &= counts[padded] > 0

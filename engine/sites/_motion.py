@@ -15,7 +15,7 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy import ndimage
 
-from engine._regions import dilate_square
+from engine._regions import dilate_square, grown_box
 
 __all__ = ["describe_motion", "ring_reference", "site_priority"]
 
@@ -39,16 +39,11 @@ def ring_reference(
     holds fewer than ``min_points`` points even at four times ``width_px``.
     """
     v_ring, ring_points = np.zeros(n), np.zeros(n, dtype=np.int64)
-    rows, cols = labels.shape
     pad = width_px * _WIDEN[-1]
     for i, box in enumerate(ndimage.find_objects(labels, max_label=n)):
         if box is None:
             continue
-        r, c = box
-        window = (
-            slice(max(r.start - pad, 0), min(r.stop + pad, rows)),
-            slice(max(c.start - pad, 0), min(c.stop + pad, cols)),
-        )
+        window = grown_box(box, pad, labels.shape)
         site = labels[window] == i + 1
         usable = ~exclude[window] & ~site & (counts[window] > 0)
         for k in _WIDEN:
