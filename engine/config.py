@@ -209,6 +209,13 @@ class DetectParams(_Params):
     merge_sigma_px: float = Field(
         5.0, gt=0, le=MAX_KERNEL_PX, description="Gaussian merge sigma (§II-A)"
     )
+    evidence_px: int = Field(
+        31,
+        ge=1,
+        le=MAX_KERNEL_PX,
+        description="Side of the window whose scatterers weigh each geometry in the "
+        "ascending/descending mean (§III-D)",
+    )
 
 
 class SitesParams(_Params):

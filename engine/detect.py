@@ -400,9 +400,14 @@ def _detect_window(
         )  # fmt: skip
         seconds["score"] += time.perf_counter() - started
     groups: dict[str, list[NDArray[np.float32]]] = {}
+    evidence: dict[str, list[NDArray[np.float32]]] = {}
+    size = config.detect.evidence_px
     for look, result in maps.items():
         groups.setdefault(look.split(":")[0], []).append(result.probability)
-    return TileDetection(dense, maps, combine(groups), seconds)
+        seen = np.isfinite(sparse[look]).astype(np.float32)  # scatterers in the window
+        count = ndimage.uniform_filter(seen, size=size, mode="constant") * np.float32(size * size)
+        evidence.setdefault(look.split(":")[0], []).append(count)
+    return TileDetection(dense, maps, combine(groups, evidence), seconds)
 
 
 def _embed(

@@ -36,6 +36,7 @@ from engine.detector import encode_context, pixel_logits_to_map
 from engine.errors import InputError
 from engine.model import encode, for_inference, load_model
 from engine.synthetic import VERSIONS, generate_samples, sample_labels
+from engine.synthetic._sample import MaskSampler
 from engine.wrap import wrap_stack
 
 __all__ = ["classification_rates", "evaluate", "overwrap_probabilities", "score_default"]
@@ -129,6 +130,7 @@ def evaluate(
     versions: Sequence[str] = VERSIONS,
     default: str | None = DEFAULT_MODEL,
     references: bool = True,
+    masks: MaskSampler | None = None,
     workers: int = 0,
     progress: Progress | None = None,
 ) -> dict[str, Any]:
@@ -143,6 +145,9 @@ def evaluate(
     references
         Score the oracle and scan references (at the default's false-positive rate, or
         1 % without a default model).
+    masks
+        Where the scatterers are (e.g. :class:`engine.scenes.LandcoverMasks` for rural
+        land cover); None = the generated clustered masks. Recorded as ``"masks"``.
 
     Raises
     ------
@@ -165,8 +170,9 @@ def evaluate(
     images: dict[str, list[NDArray]] = {v: [] for v in keep}
     canvases, observed, truths, records = [], [], [], []
     done = 0
-    for chunk in generate_samples(kind, labels, seed, config=config, workers=workers,
-                                  versions=keep, references=references):  # fmt: skip
+    for chunk in generate_samples(kind, labels, seed, config=config, masks=masks,
+                                  workers=workers, versions=keep,
+                                  references=references):  # fmt: skip
         for sample in chunk:
             for v in keep:
                 images[v].append(getattr(sample, v))
@@ -179,7 +185,13 @@ def evaluate(
             progress("generate", done, n)
     peaks = np.array([abs(r.los_peak_mm_yr or 0.0) for r in records])
     radii = np.array([r.radius_px or 0.0 for r in records])
-    result: dict[str, Any] = {"n": n, "seed": seed, "kind": kind, "positives": int(labels.sum())}
+    result: dict[str, Any] = {
+        "n": n,
+        "seed": seed,
+        "kind": kind,
+        "positives": int(labels.sum()),
+        "masks": "generated" if masks is None else masks.name,
+    }
     models: dict[str, Any] = {}
     fpr = 0.01
     if default_model is not None:

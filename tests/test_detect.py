@@ -144,6 +144,19 @@ def test_two_geometries_are_averaged_and_one_alone_is_flagged():
     assert c.seen["ascending"].tolist() == [[True, True, False, False]]
 
 
+def test_the_mean_is_weighted_by_the_scatterers_each_geometry_has():
+    asc = np.array([[0.8, 0.8, 0.1]], dtype=np.float32)
+    desc = np.array([[0.4, 0.4, 0.9]], dtype=np.float32)
+    evidence = {"ascending": [np.array([[5.0, 3.0, 0.0]])],
+                "descending": [np.array([[5.0, 0.0, 99.0]])]}  # fmt: skip
+    c = combine({"ascending": [asc], "descending": [desc]}, evidence)
+    # equal evidence: the paper's mean; (4·0.8 + 1·0.4) / 5; (1·0.1 + 100·0.9) / 101
+    np.testing.assert_allclose(c.probability[0], [0.6, 0.72, 0.892079], atol=1e-6)
+    with pytest.raises(ValueError, match="one map per probability map"):
+        combine({"ascending": [asc], "descending": [desc]},
+                {"ascending": [], "descending": [desc]})  # fmt: skip
+
+
 def test_four_looks_take_the_best_pair():
     looks = {
         "ascending": [np.array([[0.2]]), np.array([[0.9]])],

@@ -58,6 +58,19 @@ def test_mixed_samples_carry_every_kind_their_truth_and_hard_negatives():
     assert hard == {"spikes", "edge", "sparse"}
 
 
+def test_landcover_masks_give_rural_samples_without_a_drawn_sparse_field():
+    from engine.scenes import LandcoverMasks
+
+    records = [make_sample(i, kind="mixed", label=i % 2, rng=np.random.default_rng(300 + i),
+                           versions=("mc",), masks=LandcoverMasks()).record
+               for i in range(12)]  # fmt: skip
+    assert all(r.mask.startswith("landcover:") for r in records)
+    assert all("sparse" not in r.hard_negatives for r in records)
+    # fields at 0.5–1.5 % dominate; generated masks start at 2 %
+    assert np.median([r.density for r in records]) < 0.04
+    assert all(r.deforming_points >= 4 for r in records if r.label)
+
+
 def test_point_sources_follow_the_decided_scale():
     depths = [make_sample(i, kind="point", label=1, rng=np.random.default_rng(i),
                           versions=("mc",)).record.depth_m for i in range(12)]  # fmt: skip

@@ -53,6 +53,18 @@ def test_evaluate_json_shape_from_the_command_line(capsys):
         assert {"accuracy", "recall_by_velocity"} <= set(ref)
 
 
+def test_evaluate_on_rural_land_cover_masks():
+    from engine.scenes import LandcoverMasks
+
+    plain = evaluate(4, 778, kind="mixed", versions=(), references=False, workers=1)
+    rural = evaluate(4, 778, kind="mixed", versions=(), references=False, workers=1,
+                     masks=LandcoverMasks())  # fmt: skip
+    assert (plain["masks"], rural["masks"]) == ("generated", "landcover")
+    assert plain["positives"] == rural["positives"] == 2
+    assert set(rural["models"]["default"]["rows"]["mc"]) == {"accuracy", "precision", "recall",
+                                                             "fpr"}  # fmt: skip
+
+
 def test_evaluate_refuses_a_training_seed():
     _, card = load_model("mc")
     seed = card["data"][0]["seed"]

@@ -16,6 +16,7 @@ from engine.scenes import (
     SOURCE_KINDS,
     atmosphere,
     draw_sources,
+    footprint_points,
     make_scene,
     render_source,
     scene_transform,
@@ -335,3 +336,23 @@ def test_score_scene_by_hand(scene):
     assert len(bins) == 1 and lo <= speed <= hi  # the one detected source, in its bin
     empty = score_scene(sites.iloc[:0], scene)
     assert empty["recall_ge3"] == 0.0 and empty["median_area_ratio"] is None
+
+
+def test_footprint_points_count_the_observed_pixel_centres_inside(scene):
+    seen = np.any([np.isfinite(v) for v in scene.velocity.values()], axis=0)
+    rows, cols = np.nonzero(seen)
+    x, y = scene.transform @ (cols + 0.5, rows + 0.5)
+    expected = [int(shapely.contains_xy(s.footprint, x, y).sum()) for s in scene.sources]
+    assert footprint_points(scene).tolist() == expected
+    assert max(expected) > 0
+
+
+def test_sources_too_thin_for_a_site_are_left_out_of_the_observable_recall(scene):
+    truth = scene.truth()
+    speed = truth[["peak_los_ascending", "peak_los_descending"]].abs().max(axis=1)
+    points = footprint_points(scene)
+    score = score_scene(truth.assign(n_points=10), scene)  # every footprint is a site
+    assert score["observable_ge3"] == int(((speed >= 3) & (points >= 4)).sum())
+    assert score["recall_ge3_observable"] == 1.0
+    strict = score_scene(truth.assign(n_points=10), scene, min_points=10**9)
+    assert strict["observable_ge3"] == 0 and strict["recall_ge3_observable"] is None

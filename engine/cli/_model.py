@@ -31,6 +31,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         "(default: generated urban + roads + fields masks)",
     )
     p.add_argument(
+        "--landcover",
+        action="store_true",
+        help="draw scatterer masks from the benchmark scenes' land cover: fields at "
+        "0.5–1.5 %% with roads, villages and towns (the default detector's rural training)",
+    )
+    p.add_argument(
         "--workers", type=int, default=0, help="processes (default 0 = one per CPU core)"
     )
     p.add_argument("--shard-size", type=int, default=500, help="samples per shard file")
@@ -107,6 +113,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--no-references", action="store_true", help="skip the oracle and scan references"
     )
+    p.add_argument(
+        "--landcover",
+        action="store_true",
+        help="draw the test set's scatterers from the scenes' rural land cover "
+        "(fields at 0.5–1.5 %%) instead of the generated clustered masks",
+    )
     p.add_argument("--workers", type=int, default=0, help="processes generating samples")
     _common(p, config=True)
 
@@ -115,12 +127,18 @@ def _synth(args: argparse.Namespace) -> Any:
     from tqdm import tqdm
 
     from engine.config import load_config
+    from engine.errors import InputError
+    from engine.scenes import LandcoverMasks
     from engine.store import Store
     from engine.synthetic import RealMasks, build_dataset
 
     config = load_config(args.config)
     masks = None
-    if args.mask_source:
+    if args.mask_source and args.landcover:
+        raise InputError("synth", "was given --mask-source and --landcover", "one of them")
+    if args.landcover:
+        masks = LandcoverMasks(config.grid.pixel_size_m)
+    elif args.mask_source:
         masks = RealMasks.from_store(
             Store(args.store), args.mask_source, config=config, seed=args.seed
         )
@@ -223,6 +241,7 @@ def _evaluate(args: argparse.Namespace) -> Any:
     from engine.config import load_config
     from engine.errors import InputError
     from engine.evaluate import evaluate
+    from engine.scenes import LandcoverMasks
     from engine.synthetic import VERSIONS
 
     chosen = {m.strip() for m in args.models.split(",") if m.strip()}
@@ -235,15 +254,17 @@ def _evaluate(args: argparse.Namespace) -> Any:
         bar.total, bar.n = total, done
         bar.refresh()
 
+    config = load_config(args.config)
     try:
         result = evaluate(
             args.n,
             args.seed,
             kind=args.kind,
-            config=load_config(args.config),
+            config=config,
             versions=VERSIONS if "paper" in chosen else (),
             default="default" if "default" in chosen else None,
             references=not args.no_references,
+            masks=LandcoverMasks(config.grid.pixel_size_m) if args.landcover else None,
             workers=args.workers,
             progress=progress,
         )

@@ -13,13 +13,15 @@ Everything is deterministic for a seed.
 
 Built from :mod:`engine.synthetic`'s sources, atmosphere and noise, at scene scale:
 :func:`draw_layout` (land cover), :func:`atmosphere` (coarse synthesis for big scenes),
-:func:`draw_sources` (placement and footprints).
+:func:`draw_sources` (placement and footprints). :class:`LandcoverMasks` cuts training masks
+from the same land cover.
 """
 
 from engine.scenes._layout import LANDCOVER_CLASSES, Layout, atmosphere, draw_layout
+from engine.scenes._masks import LandcoverMasks
 from engine.scenes._negatives import NEGATIVE_KINDS, HardNegative, draw_negatives
 from engine.scenes._scene import GEOMETRIES, Scene, make_scene, scene_transform
-from engine.scenes._score import score_scene, score_sites
+from engine.scenes._score import footprint_points, score_scene, score_sites
 from engine.scenes._sources import SOURCE_KINDS, SceneSource, draw_sources, render_source
 
 __all__ = [
@@ -28,6 +30,7 @@ __all__ = [
     "NEGATIVE_KINDS",
     "SOURCE_KINDS",
     "HardNegative",
+    "LandcoverMasks",
     "Layout",
     "Scene",
     "SceneSource",
@@ -35,6 +38,7 @@ __all__ = [
     "draw_layout",
     "draw_negatives",
     "draw_sources",
+    "footprint_points",
     "make_scene",
     "render_source",
     "scene_transform",

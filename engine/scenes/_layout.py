@@ -21,7 +21,15 @@ from shapely.geometry.base import BaseGeometry
 
 from engine.synthetic import turbulent_atmosphere
 
-__all__ = ["LANDCOVER_CLASSES", "Layout", "atmosphere", "draw_layout", "paint", "row_blocks"]
+__all__ = [
+    "LANDCOVER_CLASSES",
+    "Layout",
+    "atmosphere",
+    "draw_layout",
+    "paint",
+    "region_pixels",
+    "row_blocks",
+]
 
 # code = index; "sea" and "sparse field" are painted over the layout by the hard negatives
 LANDCOVER_CLASSES: tuple[str, ...] = ("field", "road", "village", "town", "sea", "sparse field")
@@ -108,19 +116,39 @@ def paint(landcover: NDArray[np.uint8], region: BaseGeometry, code: int, transfo
     >>> cover.tolist()
     [[4, 4, 0, 0], [4, 4, 0, 0], [0, 0, 0, 0], [0, 0, 0, 0]]
     """
-    rows, cols = landcover.shape
+    window = region_pixels(region, transform, landcover.shape)
+    if window is not None:
+        rows, cols, inside = window
+        landcover[rows, cols][inside] = code
+
+
+def region_pixels(
+    region: BaseGeometry, transform: Affine, shape: tuple[int, int]
+) -> tuple[slice, slice, NDArray[np.bool_]] | None:
+    """The window of a ``shape`` raster around ``region`` and its pixels whose centre is in it.
+
+    None when the region misses the raster. Only the window is rasterised, so a small
+    region of a 10000 px scene costs what its bounding box does.
+
+    Examples
+    --------
+    >>> from shapely import box
+    >>> rows, cols, inside = region_pixels(box(0, 2, 2, 4), Affine(1, 0, 0, 0, -1, 4), (4, 4))
+    >>> rows, cols, inside.all()
+    (slice(0, 2, None), slice(0, 2, None), np.True_)
+    """
     minx, miny, maxx, maxy = region.bounds
     c0, r0 = ~transform @ (minx, maxy)
     c1, r1 = ~transform @ (maxx, miny)
     r0, c0 = max(0, math.floor(r0)), max(0, math.floor(c0))
-    r1, c1 = min(rows, math.ceil(r1)), min(cols, math.ceil(c1))
+    r1, c1 = min(shape[0], math.ceil(r1)), min(shape[1], math.ceil(c1))
     if r1 <= r0 or c1 <= c0:
-        return
+        return None
     inside = features.rasterize(
         [(region, 1)], out_shape=(r1 - r0, c1 - c0), dtype="uint8",
         transform=transform @ Affine.translation(c0, r0),
     ).astype(bool)  # fmt: skip
-    landcover[r0:r1, c0:c1][inside] = code
+    return slice(r0, r1), slice(c0, c1), inside
 
 
 def atmosphere(

@@ -8,7 +8,9 @@ import geopandas as gpd
 import numpy as np
 import shapely
 
-__all__ = ["VELOCITY_BINS", "score_scene", "score_sites"]
+from engine.scenes._layout import region_pixels
+
+__all__ = ["VELOCITY_BINS", "footprint_points", "score_scene", "score_sites"]
 
 
 def score_sites(sites: gpd.GeoDataFrame, truth: gpd.GeoDataFrame) -> dict[str, Any]:
@@ -66,6 +68,22 @@ def score_sites(sites: gpd.GeoDataFrame, truth: gpd.GeoDataFrame) -> dict[str, A
 VELOCITY_BINS: tuple[tuple[float, float], ...] = ((1.0, 3.0), (3.0, 5.0), (5.0, 8.0), (8.0, 15.0))
 
 
+def footprint_points(scene: Any) -> np.ndarray:
+    """Per source of ``scene``, the pixels inside its footprint observed in either geometry.
+
+    A site is made of at least ``min_points`` points, so a source holding fewer cannot
+    become one, whatever the detector.
+    """
+    seen = np.any([np.isfinite(v) for v in scene.velocity.values()], axis=0)
+    counts = np.zeros(len(scene.sources), dtype=np.int64)
+    for i, source in enumerate(scene.sources):
+        window = region_pixels(source.footprint, scene.transform, seen.shape)
+        if window is not None:
+            rows, cols, inside = window
+            counts[i] = int(np.count_nonzero(seen[rows, cols] & inside))
+    return counts
+
+
 def score_scene(sites: gpd.GeoDataFrame, scene: Any, *, min_points: int = 4) -> dict[str, Any]:
     """What a stakeholder would make of a detector's sites on a benchmark scene.
 
@@ -86,6 +104,9 @@ def score_scene(sites: gpd.GeoDataFrame, scene: Any, *, min_points: int = 4) -> 
     dict
         ``recall_by_velocity`` (``"1-3"``, ``"3-5"``, ``"5-8"``, ``"8-15"`` mm/yr: detected /
         sources in the bin, None when the bin is empty), ``recall_ge3`` (sources ≥ 3 mm/yr),
+        ``recall_ge3_observable`` over the ``observable_ge3`` of them whose footprint holds
+        at least ``min_points`` observed points (:func:`footprint_points`): the others
+        cannot become a site,
         ``sites``, ``false_positive_sites`` (hitting no footprint), ``spike_clusters_hit``
         (fraction of the spike clusters that a site intersects) and ``spike_clusters``,
         ``sites_over_sea`` (more than half the area over the sea), ``median_area_ratio``
@@ -107,6 +128,7 @@ def score_scene(sites: gpd.GeoDataFrame, scene: Any, *, min_points: int = 4) -> 
                                       velocity <= hi)).to_numpy()  # fmt: skip
         by_bin[f"{lo:g}-{hi:g}"] = round(float(found[inside].mean()), 3) if inside.any() else None
     strong = (velocity >= 3.0).to_numpy()
+    observable = strong & (footprint_points(scene) >= min_points)
     ratios = []
     site_area = shapely.area(geoms)
     foot_area = shapely.area(footprints)
@@ -126,6 +148,10 @@ def score_scene(sites: gpd.GeoDataFrame, scene: Any, *, min_points: int = 4) -> 
         "sources": len(truth),
         "recall_by_velocity": by_bin,
         "recall_ge3": round(float(found[strong].mean()), 3) if strong.any() else None,
+        "observable_ge3": int(observable.sum()),
+        "recall_ge3_observable": round(float(found[observable].mean()), 3)
+        if observable.any()
+        else None,
         "sites": len(sites),
         "false_positive_sites": len(sites) - int(np.unique(pairs[0]).size),
         "spike_clusters": len(spikes),

@@ -219,6 +219,8 @@ def make_sample(
     b = float(rng.uniform(*p.atmosphere_b_per_km))
     nugget = max(float(rng.uniform(*p.sill_mm2_yr2)) - a, p.min_nugget_mm2_yr2)
     hard = [h for h, chance in HARD_NEGATIVES.items() if kind == "mixed" and rng.random() < chance]
+    if masks is not None:  # the masks bring their own density: no sparse field is drawn
+        hard = [h for h in hard if h != "sparse"]
     if masks is None:
         bounds = SPARSE_DENSITY if "sparse" in hard else p.density
         density = math.exp(rng.uniform(*np.log(bounds)))  # log-uniform: rural is common
