@@ -8,8 +8,10 @@ clusters) is detected in both geometries exactly as a pipeline tile is
 (:func:`engine.detect.detect_tile`, :func:`engine.pipeline.site_probability`,
 :func:`engine.sites.extract_sites`), and scored (:func:`engine.scenes.score_scene`) for the
 CNN at each probability level and for the thresholding baseline at each threshold: site
-recall by source velocity, false-positive sites, spike clusters hit, sites over the sea,
-median site area ÷ source footprint, sites with fewer than 4 points.
+recall by source velocity, recall at ≥ 3 mm/yr over all sources and over those whose
+footprint holds the 4 points a site needs (``recall_ge3_observable``), false-positive
+sites, spike clusters hit, sites over the sea, median site area ÷ source footprint, sites
+with fewer than 4 points.
 
 ``--speed`` adds the old timing: one tile-sized scene scored fully convolutionally against
 the paper's sliding window on a crop.
