@@ -94,12 +94,13 @@ def speed(model, config: RunConfig, crop_px: int) -> dict:
     tile = detect_tile(scene.velocity, model=model, config=config)
     total = time.perf_counter() - started
     crop = tile.velocity["ascending"][:crop_px, :crop_px]
-    observed = np.isfinite(scene.velocity["ascending"][:crop_px, :crop_px])
+    raw = scene.velocity["ascending"][:crop_px, :crop_px]
+    observed = np.isfinite(raw)
     timings, maps = {}, {}
     for method in ("fully_conv", "sliding"):
         t0 = time.perf_counter()
         maps[method] = probability_map(
-            crop, observed=observed, model=model, config=config, method=method
+            crop, observed=observed, model=model, config=config, method=method, observations=raw
         ).probability
         timings[method] = time.perf_counter() - t0
     ok = np.isfinite(maps["fully_conv"])

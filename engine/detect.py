@@ -42,10 +42,11 @@ from scipy import ndimage
 from engine.combine import Combined, combine
 from engine.config import RunConfig
 from engine.denoise import denoise
-from engine.detector import GroundSeg, encode_context, pixel_logits_to_map
+from engine.detector import CHANNELS, GroundSeg, encode_context, pixel_logits_to_map
 from engine.errors import GroundwatchError
 from engine.interpolate import interpolate
 from engine.model import encode_wrapped, for_inference, load_model
+from engine.synthetic import observation_residual
 
 __all__ = [
     "ProbabilityMap",
@@ -108,6 +109,7 @@ def probability_map(
     config: RunConfig = RunConfig(),
     method: Method = "fully_conv",
     progress: Progress | None = None,
+    observations: NDArray[np.floating] | None = None,
 ) -> ProbabilityMap:
     """Probability map of an interpolated velocity tile.
 
@@ -128,6 +130,9 @@ def probability_map(
         ``"fully_conv"`` (fast) or ``"sliding"`` (the reference).
     progress
         Called with ``(done, total)`` over the ρ × τ wrapped maps.
+    observations
+        The (median-filtered) sparse values the interpolation was made from, NaN where
+        none: a default detector with a residual channel needs them.
     """
     v = np.asarray(velocity, dtype=np.float32)
     if v.ndim != 2:
@@ -137,7 +142,7 @@ def probability_map(
     obs = np.isfinite(v) if observed is None else np.asarray(observed, dtype=bool)
     patch = config.model.patch_size_px
     if isinstance(model, GroundSeg):
-        return segment_map(v, obs, model, patch_px=patch)
+        return segment_map(v, obs, model, patch_px=patch, observations=observations)
     rhos, taus = config.wrap.rho_mm_yr, config.wrap.tau_mm_yr
     grid, centres_r, centres_c, step = patch_grid(
         model, v, rhos, taus, patch_px=patch, method=method, stride_px=config.detect.stride_px,
@@ -161,13 +166,26 @@ def segment_map(
     model: GroundSeg,
     *,
     patch_px: int = 224,
+    observations: NDArray[np.floating] | None = None,
 ) -> ProbabilityMap:
     """The default detector's maps of a tile: per pixel, and per patch at a 16 px step.
 
     Pixels farther than half a patch from every observed point are NaN, as for the paper's
     maps; so is the ``model.context`` px rim, which has no context to be judged with.
+    ``observations`` (the values ``velocity`` interpolates) are needed by a model with a
+    residual channel.
+
+    Raises
+    ------
+    ValueError
+        If the model reads the residual and ``observations`` is None.
     """
-    x = torch.from_numpy(encode_context(velocity, observed))[None]
+    residual = None
+    if getattr(model, "in_channels", CHANNELS) > CHANNELS:
+        if observations is None:
+            raise ValueError("this detector reads the observations' residual: pass observations")
+        residual = observation_residual(np.where(observed, observations, np.nan), velocity)
+    x = torch.from_numpy(encode_context(velocity, observed, residual))[None]
     blocks = model.eval()(x.contiguous(memory_format=torch.channels_last))[0]
     pixel = pixel_logits_to_map(blocks.numpy(), velocity.shape, stride=model.stride,
                                 context=model.context)  # fmt: skip
@@ -396,7 +414,7 @@ def _detect_window(
 
         maps[look] = probability_map(
             dense[look], observed=np.isfinite(raw), model=model, config=config, method=method,
-            progress=step,
+            progress=step, observations=filtered,
         )  # fmt: skip
         seconds["score"] += time.perf_counter() - started
     groups: dict[str, list[NDArray[np.float32]]] = {}

@@ -97,18 +97,24 @@ def score_default(
     model: torch.nn.Module,
     canvases: NDArray[np.floating],
     observed: NDArray[np.bool_],
+    residuals: NDArray[np.floating] | None = None,
     *,
     batch_size: int = 16,
 ) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
     """Patch probabilities ``(n,)`` and per-pixel probabilities ``(n, s, s)`` of patches.
 
-    ``canvases`` are the patches with the detector's context around them.
+    ``canvases`` are the patches with the detector's context around them; ``residuals``
+    their observations − interpolation, read by a model with a residual channel only.
     """
     model.eval()
     patch, pixels = [], []
+    use_residual = getattr(model, "in_channels", 3) > 3
     for start in range(0, canvases.shape[0], batch_size):
-        x = torch.from_numpy(encode_context(canvases[start : start + batch_size],
-                                            observed[start : start + batch_size]))  # fmt: skip
+        batch = slice(start, start + batch_size)
+        residual = residuals[batch] if use_residual and residuals is not None else None
+        if use_residual and residual is None:
+            raise ValueError("this detector reads the observations' residual: pass residuals")
+        x = torch.from_numpy(encode_context(canvases[batch], observed[batch], residual))
         z = model(x)
         patch.append(torch.sigmoid(z.amax(dim=(1, 2))).numpy())
         for zi in z.numpy():
@@ -168,7 +174,7 @@ def evaluate(
     labels = sample_labels(kind, n, seed)
     keep = tuple(versions) or ("mc",)
     images: dict[str, list[NDArray]] = {v: [] for v in keep}
-    canvases, observed, truths, records = [], [], [], []
+    canvases, observed, residuals, truths, records = [], [], [], [], []
     done = 0
     for chunk in generate_samples(kind, labels, seed, config=config, masks=masks,
                                   workers=workers, versions=keep,
@@ -178,6 +184,7 @@ def evaluate(
                 images[v].append(getattr(sample, v))
             canvases.append(sample.context_mc)
             observed.append(sample.context_observed)
+            residuals.append(sample.context_residual)
             truths.append(sample.truth)
             records.append(sample.record)
         done += len(chunk)
@@ -196,7 +203,8 @@ def evaluate(
     fpr = 0.01
     if default_model is not None:
         model = for_inference(default_model[0])
-        p_patch, p_pixel = score_default(model, np.stack(canvases), np.stack(observed))
+        p_patch, p_pixel = score_default(model, np.stack(canvases), np.stack(observed),
+                                         np.stack(residuals))  # fmt: skip
         predicted = p_patch > 0.5
         models["default"] = _scores(labels, predicted, peaks, radii)
         models["default"]["rows"] = {"mc": models["default"].pop("rates")}

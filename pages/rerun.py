@@ -61,7 +61,9 @@ with st.form("rerun_form"):
     levels = p[0].multiselect(
         "Probability levels", [0.5, 0.6, 0.75, 0.9, 0.95], default=list(defaults.sites.levels)
     )
-    sigma = p[1].number_input("Merge Gaussian σ (px)", 1.0, 20.0, defaults.detect.merge_sigma_px)
+    reach = p[1].number_input(
+        "Site reach beyond the points (m)", 10.0, 500.0, defaults.sites.max_beyond_m, 10.0
+    )
     threshold = p[2].number_input(
         "Baseline threshold (mm/yr)", 0.5, 20.0, defaults.baseline.thresholds_mm_yr[0], 0.5
     )
@@ -89,8 +91,9 @@ if submitted:
         region = Region(polygon_lonlat=polygon)
     config = defaults.model_copy(
         update={
-            "sites": defaults.sites.model_copy(update={"levels": tuple(sorted(levels)) or (0.5,)}),
-            "detect": defaults.detect.model_copy(update={"merge_sigma_px": float(sigma)}),
+            "sites": defaults.sites.model_copy(
+                update={"levels": tuple(sorted(levels)) or (0.5,), "max_beyond_m": float(reach)}
+            ),
             "baseline": defaults.baseline.model_copy(
                 update={"thresholds_mm_yr": (float(threshold),), "dilation_px": int(dilation)}
             ),

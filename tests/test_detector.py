@@ -89,6 +89,8 @@ def test_context_build_round_trips_truth_and_canvas(tmp_path):
     np.testing.assert_array_equal(truth[0], fresh.truth)
     np.testing.assert_array_equal(observed[0], fresh.context_observed)
     np.testing.assert_allclose(mc[0], fresh.context_mc, atol=0.01)  # float16 storage
+    np.testing.assert_allclose(ds.residual()[0], fresh.context_residual, atol=0.01)
+    assert (fresh.context_residual[~fresh.context_observed] == 0).all()
     assert ds.manifest["positives"] == int(ds.labels.sum()) == 3
 
 
@@ -99,6 +101,38 @@ def test_groundseg_is_blind_to_a_constant_offset():
     y[:, 0] += 5.0  # 20 mm/yr
     with torch.no_grad():
         torch.testing.assert_close(net(x), net(y), atol=1e-5, rtol=0)
+
+
+def test_residual_detector_is_blind_to_the_reference_offset_of_the_observations():
+    net = for_inference(_random_batch_norms(GroundSeg(in_channels=4), seed=3))
+    rng = np.random.default_rng(1)
+    observations = np.where(rng.random((200, 200)) < 0.05, rng.normal(0, 3, (200, 200)), np.nan)
+    velocity = rng.normal(0, 1, (200, 200)).astype(np.float32)  # stands in for the MC map
+    seen = np.isfinite(observations)
+    base = segment_map(velocity, seen, net, observations=observations).pixel_probability
+    moved = segment_map(velocity + 20.0, seen, net, observations=observations + 20.0)
+    np.testing.assert_allclose(moved.pixel_probability, base, atol=1e-5)
+    residual = np.nan_to_num(observations - velocity)
+    stem = GroundSeg(in_channels=4).stem[0]
+    with torch.no_grad():  # the residual is read, not cancelled like a velocity offset
+        z = [stem(torch.from_numpy(encode_context(velocity, seen, r))[None])
+             for r in (residual, residual + 5.0 * seen)]  # fmt: skip
+    assert (z[0] - z[1]).abs().max() > 0.1
+    with pytest.raises(ValueError, match="residual"):
+        segment_map(velocity, seen, net)
+
+
+def test_a_widened_detector_starts_as_the_one_it_was_initialised_from(tmp_path):
+    from engine.model import save_model
+    from engine.train._detector import _load_widened
+
+    old = _random_batch_norms(GroundSeg(), seed=4)
+    save_model(old, tmp_path / "old", {"architecture": "groundseg"})
+    new = GroundSeg(in_channels=4)
+    _load_widened(new, old)
+    x = torch.randn(2, 4, 160, 160)
+    with torch.no_grad():
+        torch.testing.assert_close(new.eval()(x), old(x[:, :3]), atol=1e-6, rtol=0)
 
 
 def test_folded_network_equals_the_unfolded_one():

@@ -90,6 +90,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--max-samples", type=int, help="use only the first N samples")
     p.add_argument("--init", metavar="WEIGHTS", help="default detector: start from these weights")
+    p.add_argument(
+        "--residual",
+        action="store_true",
+        help="default detector: a fourth input channel, the observations' residual from the "
+        "interpolation (needs builds that store it)",
+    )
     p.add_argument("--device", help="torch device (default: cuda when present, else cpu)")
     _common(p, config=True)
 
@@ -217,7 +223,7 @@ def _train(args: argparse.Namespace) -> Any:
         if args.arch == "groundseg":
             card = train_detector(args.data, out=out, config=config, command=command,
                                   options=DetectorOptions(width=args.width, init=args.init,
-                                                          **common),
+                                                          residual=args.residual, **common),
                                   progress=progress)  # fmt: skip
         else:
             card = train(args.data, version=args.version, out=out, config=config,

@@ -38,6 +38,7 @@ from engine.synthetic._sample import (
     Sample,
     SampleRecord,
     make_sample,
+    observation_residual,
     truth_mask,
 )
 from engine.synthetic._sources import (
@@ -70,6 +71,7 @@ __all__ = [
     "mogi",
     "mogi_bowl",
     "nugget_noise",
+    "observation_residual",
     "open_dataset",
     "raster_coordinates",
     "sample_labels",

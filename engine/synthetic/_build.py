@@ -10,6 +10,7 @@ Layout of a build folder::
     truth-00000.npy          uint8 (n, s·s/8)    per-pixel truth mask, np.packbits
     context_mc-00000.npy     float16 (n, c, c)   with ``context``: the whole canvas, MC
     context_observed-….npy   uint8 (n, c·c/8)    and its observed pixels, np.packbits
+    context_residual-….npy   float16 (n, c, c)   and observations − MC there (0 elsewhere)
 
 Which of sparse/delaunay/mc are written is the build's ``versions`` (Delaunay, the slowest
 step, is only computed when asked for).
@@ -260,6 +261,9 @@ def _write_shard(folder: Path, number: int, samples: list[Sample], plan: _Plan) 
         arrays["context_observed"] = np.stack(
             [np.packbits(s.context_observed.ravel()) for s in samples]
         )
+        arrays["context_residual"] = np.stack([s.context_residual for s in samples]).astype(
+            np.float16
+        )
     files = {}
     for key, array in arrays.items():
         name = f"{key}-{number:05d}.npy"
@@ -331,6 +335,12 @@ class SyntheticDataset:
         """The per-pixel truth masks of the patches, ``(n, s, s)``."""
         s = self.manifest["patch_px"]
         return self._unpack("truth", s)
+
+    def residual(self) -> NDArray[np.float16] | None:
+        """The canvases' observations − MC ``(n, c, c)``; None for builds made before it."""
+        if not self.manifest.get("context") or "context_residual" not in self._shards[0]["files"]:
+            return None
+        return np.concatenate([np.load(self._file(sh, "context_residual")) for sh in self._shards])
 
     def context(self) -> tuple[NDArray[np.float16], NDArray[np.bool_]]:
         """The canvases: matrix completion ``(n, c, c)`` float16 and the observed pixels."""

@@ -28,7 +28,7 @@ from scipy import ndimage
 from torch import nn
 
 from engine.config import RunConfig
-from engine.detector import DISTANCE_CAP_PX, VELOCITY_SCALE_MM_YR, GroundSeg
+from engine.detector import CHANNELS, DISTANCE_CAP_PX, VELOCITY_SCALE_MM_YR, GroundSeg
 from engine.errors import InputError
 from engine.model import load_model, save_model
 from engine.synthetic import open_dataset
@@ -50,6 +50,7 @@ class DetectorOptions(FitOptions):
     epochs: int = 10
     offset_mm_yr: float = 20.0  # random reference offsets in ±this
     init: str | None = None  # weights to start from (a card's path), e.g. to train on
+    residual: bool = False  # a fourth input channel: observations − interpolation
 
 
 @dataclass
@@ -58,6 +59,7 @@ class _Data:
     observed: NDArray[np.uint8]  # (n, c·c/8): np.packbits of the observed pixels
     distance: NDArray[np.uint8]  # px to the nearest scatterer, capped
     blocks: NDArray[np.float16]  # (n, s/4, s/4) truth fraction per block
+    residual: NDArray[np.float16] | None  # (n, c, c) observations − MC, mm/yr
     labels: NDArray[np.uint8]
     sources: list[dict[str, Any]]
 
@@ -78,20 +80,20 @@ def train_detector(
     InputError
         If a build lacks the context canvases, or was rendered at another pixel or patch size.
     """
-    d = _load(data, config, options.max_samples)
+    d = _load(data, config, options.max_samples, residual=options.residual)
     device = torch.device(options.device or ("cuda" if torch.cuda.is_available() else "cpu"))
     torch.manual_seed(options.seed)
     rng = np.random.default_rng(options.seed)
     order = rng.permutation(d.labels.size)
     n_val = max(1, round(options.val_fraction * d.labels.size))
     val, fit = np.sort(order[:n_val]), order[n_val:]
-    model = GroundSeg(width=options.width)
+    model = GroundSeg(width=options.width, in_channels=_channels(options))
     if options.init:
         start, card = load_model(options.init)
         if card.get("architecture") != "groundseg":
             raise InputError("--init", f"{options.init} is a {card.get('architecture')}",
                              "groundseg weights")  # fmt: skip
-        model.load_state_dict(start.state_dict())
+        _load_widened(model, start)
     model = model.to(device)
     optimiser = torch.optim.AdamW(
         model.parameters(), lr=options.learning_rate, weight_decay=options.weight_decay
@@ -155,11 +157,11 @@ def _save(
     *,
     finished: bool,
 ) -> dict[str, Any]:
-    keep = GroundSeg(width=options.width)
+    keep = GroundSeg(width=options.width, in_channels=_channels(options))
     keep.load_state_dict(best["state"])
     card = {
         "architecture": "groundseg",
-        "architecture_kwargs": {"width": options.width},
+        "architecture_kwargs": {"width": options.width, "in_channels": _channels(options)},
         "input_version": "mc",
         "pixel_size_m": config.grid.pixel_size_m,
         "patch_px": config.model.patch_size_px,
@@ -178,6 +180,26 @@ def _save(
     return save_model(keep, out, card)
 
 
+def _channels(options: DetectorOptions) -> int:
+    return CHANNELS + 1 if options.residual else CHANNELS
+
+
+def _load_widened(model: GroundSeg, start: nn.Module) -> None:
+    """``start``'s weights into ``model``; a stem input channel it lacks starts at zero, so
+    the widened model begins as exactly the one it was initialised from."""
+    state = start.state_dict()
+    key = "stem.0.weight"
+    ours = model.state_dict()[key]
+    if state[key].shape != ours.shape:
+        if state[key].shape[1] > ours.shape[1] or state[key].shape[0] != ours.shape[0]:
+            raise InputError("--init", f"stem {tuple(state[key].shape)}",
+                             f"a stem of {tuple(ours.shape)} or fewer input channels")  # fmt: skip
+        grown = torch.zeros_like(ours)
+        grown[:, : state[key].shape[1]] = state[key]
+        state = dict(state, **{key: grown})
+    model.load_state_dict(state)
+
+
 def _loss(logits: torch.Tensor, blocks: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     pixel = nn.functional.binary_cross_entropy_with_logits(logits, blocks)
     patch = nn.functional.binary_cross_entropy_with_logits(logits.amax(dim=(1, 2)), labels)
@@ -191,7 +213,10 @@ def _batch(
     bits = np.unpackbits(d.observed[idx], axis=1, count=v.shape[-1] * v.shape[-2])
     obs = torch.from_numpy(bits.reshape(v.shape).astype(np.float32))
     dist = torch.from_numpy(d.distance[idx].astype(np.float32)) / DISTANCE_CAP_PX
-    x = torch.stack([v, obs, dist], dim=1).to(device)
+    channels = [v, obs, dist]
+    if d.residual is not None:
+        channels.append(torch.from_numpy(d.residual[idx].astype(np.float32)) / VELOCITY_SCALE_MM_YR)
+    x = torch.stack(channels, dim=1).to(device)
     blocks = torch.from_numpy(d.blocks[idx].astype(np.float32)).to(device)
     labels = torch.from_numpy(d.labels[idx].astype(np.float32)).to(device)
     return x, blocks, labels
@@ -223,8 +248,10 @@ def _validate(
     }
 
 
-def _load(data: Sequence[str | Path], config: RunConfig, max_samples: int | None) -> _Data:
-    parts: dict[str, list[NDArray]] = {k: [] for k in ("v", "o", "b", "d", "y")}
+def _load(
+    data: Sequence[str | Path], config: RunConfig, max_samples: int | None, *, residual: bool
+) -> _Data:
+    parts: dict[str, list[NDArray]] = {k: [] for k in ("v", "o", "b", "d", "y", "r")}
     sources = []
     stride = GroundSeg.stride
     for path in data:
@@ -244,6 +271,12 @@ def _load(data: Sequence[str | Path], config: RunConfig, max_samples: int | None
                 f"{config.model.patch_size_px} px patches",
             )
         velocity, observed = ds.context()
+        if residual:
+            r = ds.residual()
+            if r is None:
+                raise InputError(str(path), "has no observation residual (built before it)",
+                                 "a 'synth --context' build of this version")  # fmt: skip
+            parts["r"].append(r)
         truth = ds.truth()
         n, s = truth.shape[0], truth.shape[1] // stride
         blocks = truth.reshape(n, s, stride, s, stride).mean(axis=(2, 4))
@@ -260,5 +293,8 @@ def _load(data: Sequence[str | Path], config: RunConfig, max_samples: int | None
         del velocity, observed, truth, distance
     arrays = {}
     for key in list(parts):  # one at a time, so the copies never all coexist
-        arrays[key] = np.concatenate(parts.pop(key))[:max_samples]
-    return _Data(arrays["v"], arrays["o"], arrays["d"], arrays["b"], arrays["y"], sources)
+        chunks = parts.pop(key)
+        arrays[key] = np.concatenate(chunks)[:max_samples] if chunks else None
+    return _Data(velocity=arrays["v"], observed=arrays["o"], distance=arrays["d"],
+                 blocks=arrays["b"], residual=arrays["r"], labels=arrays["y"],
+                 sources=sources)  # fmt: skip
