@@ -39,7 +39,13 @@ from engine.synthetic import VERSIONS, generate_samples, sample_labels
 from engine.synthetic._sample import MaskSampler
 from engine.wrap import wrap_stack
 
-__all__ = ["classification_rates", "evaluate", "overwrap_probabilities", "score_default"]
+__all__ = [
+    "classification_rates",
+    "evaluate",
+    "overwrap_probabilities",
+    "score_default",
+    "training_seeds",
+]
 
 VELOCITY_BINS = (1.0, 2.0, 3.0, 5.0, 8.0, 15.0)
 SIZE_BINS = {"lt5px": (0.0, 5.0), "5-20px": (5.0, 20.0), "gt20px": (20.0, math.inf)}
@@ -90,6 +96,23 @@ def overwrap_probabilities(
         probs.append(torch.sigmoid(model(encode(flat))).numpy())
     out = np.concatenate(probs).reshape(velocity.shape[0], len(rhos), len(taus))
     return out.astype(np.float32)
+
+
+@torch.no_grad()
+def training_seeds(card: dict[str, Any]) -> set[int]:
+    """The seeds of every build a model was trained on, back through the runs it started from.
+
+    Examples
+    --------
+    >>> sorted(training_seeds({"data": [{"seed": 5}],
+    ...                        "initialised_from": {"data": [{"seed": 3}, {"seed": 4}]}}))
+    [3, 4, 5]
+    """
+    seeds: set[int] = set()
+    while card:
+        seeds.update(int(d["seed"]) for d in card.get("data", []))
+        card = card.get("initialised_from") or {}
+    return seeds
 
 
 @torch.no_grad()
@@ -166,7 +189,7 @@ def evaluate(
         *paper.items(),
         *([("default", default_model)] if default_model else []),
     ]:
-        used = sorted({int(d["seed"]) for d in card.get("data", [])})
+        used = sorted(training_seeds(card))
         if seed in used:
             raise InputError("--seed", f"{seed} was used to build the training data of the "
                              f"{name} model", f"a seed not in {used}")  # fmt: skip

@@ -189,6 +189,11 @@ def test_tiny_detector_training_lowers_the_loss(tmp_path):
     assert losses[-1] < losses[0]
     assert card["architecture"] == "groundseg" and card["context_px"] == 48
     assert (tmp_path / "w.pt").exists() and card["data"][0]["seed"] == 4
+    again = train_detector([tmp_path / "b"], out=tmp_path / "w2",
+                           options=DetectorOptions(epochs=1, batch_size=8, val_fraction=0.2,
+                                                   init=str(tmp_path / "w")))  # fmt: skip
+    assert again["initialised_from"]["sha256"] == card["sha256"]
+    assert again["initialised_from"]["history"] == card["history"]
 
 
 def test_oracle_statistic_hand_case_white_noise():

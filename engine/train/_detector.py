@@ -35,7 +35,7 @@ from engine.synthetic import open_dataset
 from engine.train._augment import dihedral
 from engine.train._options import FitOptions
 
-__all__ = ["DetectorOptions", "train_detector"]
+__all__ = ["DetectorOptions", "lineage", "train_detector"]
 
 logger = logging.getLogger(__name__)
 
@@ -177,7 +177,21 @@ def _save(
         "torch_version": torch.__version__,
         "command": command,
     }
+    if options.init:
+        card["initialised_from"] = lineage(options.init)
     return save_model(keep, out, card)
+
+
+def lineage(weights: str | Path) -> dict[str, Any]:
+    """What a model card keeps of the weights a run started from: enough to rebuild them.
+
+    Their command, data, per-epoch history, kept epoch and sha256, and in turn where they
+    started from.
+    """
+    _, card = load_model(weights)
+    keep = ("command", "data", "options", "history", "best_epoch", "finished",
+            "train_seconds", "sha256", "initialised_from")  # fmt: skip
+    return {k: card[k] for k in keep if k in card}
 
 
 def _channels(options: DetectorOptions) -> int:
