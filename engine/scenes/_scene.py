@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 from dataclasses import dataclass, field
 
@@ -15,6 +16,7 @@ from numpy.typing import NDArray
 from engine.config import RunConfig, SyntheticParams
 from engine.scenes._layout import SEA, SPARSE, Layout, atmosphere, draw_layout, paint, row_blocks
 from engine.scenes._negatives import HardNegative, draw_negatives, spike_pixels, spike_values
+from engine.scenes._score import footprint_points
 from engine.scenes._sources import SceneSource, draw_sources, render_source
 from engine.synthetic import Viewing, nugget_noise, to_los
 
@@ -79,6 +81,12 @@ class Scene:
     landcover: NDArray[np.uint8] = field(repr=False)
     noise: dict[str, dict[str, float]] = field(default_factory=dict)
     negatives: tuple[HardNegative, ...] = field(default=(), repr=False)
+
+    @functools.cached_property
+    def source_points(self) -> NDArray[np.int64]:
+        """Per source, the observed pixels in its footprint (:func:`footprint_points`), counted
+        once however many detectors are scored on the scene."""
+        return footprint_points(self)
 
     def negatives_frame(self) -> gpd.GeoDataFrame:
         """One row per hard negative: id, kind and region, in the scene CRS."""

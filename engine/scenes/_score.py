@@ -128,7 +128,7 @@ def score_scene(sites: gpd.GeoDataFrame, scene: Any, *, min_points: int = 4) -> 
                                       velocity <= hi)).to_numpy()  # fmt: skip
         by_bin[f"{lo:g}-{hi:g}"] = round(float(found[inside].mean()), 3) if inside.any() else None
     strong = (velocity >= 3.0).to_numpy()
-    observable = strong & (footprint_points(scene) >= min_points)
+    observable = strong & (scene.source_points >= min_points)
     ratios = []
     site_area = shapely.area(geoms)
     foot_area = shapely.area(footprints)

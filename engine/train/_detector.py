@@ -81,27 +81,22 @@ def train_detector(
         If a build lacks the context canvases, or was rendered at another pixel or patch size.
     """
     d = _load(data, config, options.max_samples, residual=options.residual)
-    device = torch.device(options.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    device = options.torch_device()
     torch.manual_seed(options.seed)
     rng = np.random.default_rng(options.seed)
-    order = rng.permutation(d.labels.size)
-    n_val = max(1, round(options.val_fraction * d.labels.size))
-    val, fit = np.sort(order[:n_val]), order[n_val:]
+    val, fit = options.split(d.labels.size, rng)
+    val = np.sort(val)
     model = GroundSeg(width=options.width, in_channels=_channels(options))
+    origin = None
     if options.init:
         start, card = load_model(options.init)
         if card.get("architecture") != "groundseg":
             raise InputError("--init", f"{options.init} is a {card.get('architecture')}",
                              "groundseg weights")  # fmt: skip
         _load_widened(model, start)
+        origin = lineage(card)
     model = model.to(device)
-    optimiser = torch.optim.AdamW(
-        model.parameters(), lr=options.learning_rate, weight_decay=options.weight_decay
-    )
-    steps = options.epochs * math.ceil(fit.size / options.batch_size)
-    schedule = torch.optim.lr_scheduler.OneCycleLR(
-        optimiser, max_lr=options.learning_rate, total_steps=steps, pct_start=0.15
-    )
+    optimiser, schedule = options.optimiser(model, fit.size)
     best: dict[str, Any] = {"val_loss": math.inf}
     history = []
     started = time.perf_counter()
@@ -134,12 +129,12 @@ def train_detector(
             best = dict(row, state={k: v.detach().clone() for k, v in model.state_dict().items()})
             # the best epoch so far is on disk: a run stopped early still leaves weights
             _save(best, history, out, options, d, fit, val, device, started, command,
-                  config, finished=False)  # fmt: skip
+                  config, origin, finished=False)  # fmt: skip
         elif epoch - best["epoch"] >= options.patience:
             logger.info("early stop at epoch %d (best %d)", epoch, best["epoch"])
             break
     return _save(best, history, out, options, d, fit, val, device, started, command,
-                 config, finished=True)  # fmt: skip
+                 config, origin, finished=True)  # fmt: skip
 
 
 def _save(
@@ -154,6 +149,7 @@ def _save(
     started: float,
     command: str,
     config: RunConfig,
+    origin: dict[str, Any] | None,
     *,
     finished: bool,
 ) -> dict[str, Any]:
@@ -177,18 +173,23 @@ def _save(
         "torch_version": torch.__version__,
         "command": command,
     }
-    if options.init:
-        card["initialised_from"] = lineage(options.init)
+    if origin is not None:
+        card["initialised_from"] = origin
     return save_model(keep, out, card)
 
 
-def lineage(weights: str | Path) -> dict[str, Any]:
-    """What a model card keeps of the weights a run started from: enough to rebuild them.
+def lineage(card: dict[str, Any]) -> dict[str, Any]:
+    """What a model card keeps of the card of the weights a run started from: enough to
+    rebuild them.
 
     Their command, data, per-epoch history, kept epoch and sha256, and in turn where they
     started from.
+
+    Examples
+    --------
+    >>> lineage({"sha256": "ab", "weights": "w.pt", "initialised_from": {"sha256": "cd"}})
+    {'sha256': 'ab', 'initialised_from': {'sha256': 'cd'}}
     """
-    _, card = load_model(weights)
     keep = ("command", "data", "options", "history", "best_epoch", "finished",
             "train_seconds", "sha256", "initialised_from")  # fmt: skip
     return {k: card[k] for k in keep if k in card}

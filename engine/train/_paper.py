@@ -68,21 +68,13 @@ def train(
     if version not in VERSIONS:
         raise InputError("--version", f"{version!r} is not an input version", " | ".join(VERSIONS))
     images, labels, sources = _load(data, version, config, options.max_samples)
-    device = torch.device(options.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    device = options.torch_device()
     torch.manual_seed(options.seed)
     rng = np.random.default_rng(options.seed)
-    order = rng.permutation(labels.size)
-    n_val = max(1, round(options.val_fraction * labels.size))
-    val, fit = order[:n_val], order[n_val:]
+    val, fit = options.split(labels.size, rng)
     model = build_model(options.arch, patch_px=config.model.patch_size_px, **options.arch_kwargs)
     model.to(device)
-    optimiser = torch.optim.AdamW(
-        model.parameters(), lr=options.learning_rate, weight_decay=options.weight_decay
-    )
-    steps = options.epochs * math.ceil(fit.size / options.batch_size)
-    schedule = torch.optim.lr_scheduler.OneCycleLR(
-        optimiser, max_lr=options.learning_rate, total_steps=steps, pct_start=0.15
-    )
+    optimiser, schedule = options.optimiser(model, fit.size)
     loss_fn = nn.BCEWithLogitsLoss()
     rhos = np.asarray(config.wrap.rho_mm_yr, dtype=np.float32)
     val_wraps = _draw_wraps(np.random.default_rng(options.seed + 1), val.size, rhos)
